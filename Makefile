@@ -1,0 +1,50 @@
+# The series in two commands:  make run   (execute every notebook into build/)
+#                              make test  (unit tests + nbval checks of the notebooks)
+# Both work offline: HF_HUB_OFFLINE=1 unless you set it yourself (HF_HUB_OFFLINE=0 uses the Hub).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export HF_HUB_OFFLINE ?= 1
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+
+.PHONY: run test assets bench notebooks readme clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+## Execute every notebook headless into build/ (or $MLM_TUTORIAL_BUILD): .ipynb, HTML, slides, student copies.
+run: $(VENV)/.installed
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m mlm_tutorial.notebook_tools run
+
+## Unit tests and nbval checks of the notebooks, offline.
+test: $(VENV)/.installed
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest
+
+## Rebuild the bundled tokenizers and model from data/news (maintainers; takes up to 15 minutes).
+assets: $(VENV)/.installed
+	$(PY) -m mlm_tutorial.assets build --out data
+
+## Speed benchmarks: writes build/bench.json and prints a table.
+bench: $(VENV)/.installed
+	$(PY) benchmarks/run.py
+
+## Maintainers: re-execute the source notebooks in place so their stored outputs are fresh.
+notebooks: $(VENV)/.installed
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m mlm_tutorial.notebook_tools sync
+	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
+	  PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; done
+	$(PY) -m mlm_tutorial.notebook_tools readme
+
+## Regenerate the README's notebook table from the notebooks.
+readme: $(VENV)/.installed
+	$(PY) -m mlm_tutorial.notebook_tools readme
+
+clean:
+	rm -rf build

@@ -1,0 +1,45 @@
+"""The first code cell of every notebook: install the pinned stack, but only on Google Colab.
+
+Introduced in notebook 00. The repository URL lives here and nowhere else: the install cell of
+each notebook and the README's "Open in Colab" badges are generated from it by
+``python -m mlm_tutorial.notebook_tools sync`` and checked by the tests.
+"""
+
+from __future__ import annotations
+
+REPOSITORY = "mlm-notebooks/mlm-tutorial"
+REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
+BRANCH = "main"
+COLAB_CHECKOUT = "/content/mlm-tutorial"
+
+#: Tag carried by the install cell, so tools can find it.
+INSTALL_TAG = "colab-install"
+
+
+def install_cell_source() -> str:
+    """Source of the install cell that opens every notebook.
+
+    On Colab it clones the repository (for the package and the bundled data), installs
+    ``requirements-colab.txt`` (transformers 4.x instead of Colab's transformers 5, which has no
+    TensorFlow classes) and the package, and points ``MLM_TUTORIAL_ROOT`` at the clone.
+    Anywhere else it does nothing: ``make run`` has installed everything already.
+    """
+    return (
+        "# On Google Colab: fetch the series and install its pinned stack (elsewhere: nothing to do).\n"
+        "import os, subprocess, sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        f'    checkout = "{COLAB_CHECKOUT}"\n'
+        "    if not os.path.isdir(checkout):\n"
+        "        subprocess.run([\"git\", \"clone\", \"--quiet\", \"--depth\", \"1\", \"--branch\", "
+        f'"{BRANCH}",\n'
+        f'                        "{REPOSITORY_URL}", checkout], check=True)\n'
+        "        subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
+        "                        \"-r\", f\"{checkout}/requirements-colab.txt\", checkout], check=True)\n"
+        '    os.environ["MLM_TUTORIAL_ROOT"] = checkout'
+    )
+
+
+def colab_badge_url(notebook_path: str) -> str:
+    """The "Open in Colab" link for a notebook given relative to the repository root."""
+    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{notebook_path}"

@@ -1,0 +1,239 @@
+"""Tools around the notebooks themselves: run them headless, make lecture material, keep the
+README table and the Colab install cells in step with the notebooks.
+
+Used by ``make run`` (``python -m mlm_tutorial.notebook_tools run``), by maintainers
+(``sync``, ``readme``) and by the tests. Source notebooks and ``data/`` are only ever read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlm_tutorial.colab import INSTALL_TAG, colab_badge_url, install_cell_source
+from mlm_tutorial.paths import build_dir, project_root
+
+SOLUTION_TAG = "solution"
+CODE_PLACEHOLDER = "# Your answer here. (The solution is in the teacher's copy of this notebook.)\n"
+MARKDOWN_PLACEHOLDER = "*Your answer here.*"
+TABLE_START = "<!-- notebook-table:start -->"
+TABLE_END = "<!-- notebook-table:end -->"
+_NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
+
+
+def notebook_paths(folder: Path | None = None) -> list[Path]:
+    """The series' notebooks (``NN_name.ipynb``) in order."""
+    folder = folder if folder is not None else project_root() / "notebooks"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"notebook folder {folder} does not exist.")
+    return sorted(p for p in folder.iterdir() if _NOTEBOOK_NAME.match(p.name))
+
+
+def read_notebook(path: Path) -> Any:
+    import nbformat
+
+    return nbformat.read(str(path), as_version=4)
+
+
+def _tags(cell: Any) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+# --------------------------------------------------------------------------- student copies
+
+
+def student_copy(notebook: Any) -> Any:
+    """A copy of ``notebook`` for students: ``solution`` cells emptied, all outputs cleared."""
+    result = copy.deepcopy(notebook)
+    for cell in result.cells:
+        if SOLUTION_TAG in _tags(cell):
+            cell.source = CODE_PLACEHOLDER if cell.cell_type == "code" else MARKDOWN_PLACEHOLDER
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return result
+
+
+# --------------------------------------------------------------------------- README table
+
+
+@dataclass(frozen=True)
+class NotebookInfo:
+    """What the README table says about one notebook, read from its first markdown cell."""
+
+    path: str
+    title: str
+    teaches: str
+    minutes: str
+
+
+def notebook_info(path: Path, root: Path | None = None) -> NotebookInfo:
+    """Title (``# ...``), one-line summary (first ``> ...`` line) and ``Estimated time:`` of a notebook."""
+    root = root if root is not None else project_root()
+    notebook = read_notebook(path)
+    first = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
+    if first is None:
+        raise ValueError(f"{path.name} has no markdown cell; it must open with a title.")
+    text = first.source
+    title = re.search(r"^#\s+(.+)$", text, re.M)
+    teaches = re.search(r"^>\s*(.+)$", text, re.M)
+    minutes = re.search(r"Estimated time:\**\s*(.+?)\s*$", text, re.M)
+    missing = [n for n, m in (("'# title'", title), ("'> summary'", teaches), ("'Estimated time:'", minutes)) if not m]
+    if missing:
+        raise ValueError(f"{path.name}: the first markdown cell lacks {', '.join(missing)}.")
+    return NotebookInfo(
+        path=path.relative_to(root).as_posix(),
+        title=title.group(1).strip(),
+        teaches=teaches.group(1).strip(),
+        minutes=minutes.group(1).strip(),
+    )
+
+
+def readme_table(root: Path | None = None) -> str:
+    """The README's notebook table, generated from the notebooks."""
+    root = root if root is not None else project_root()
+    rows = [
+        "| # | notebook | what it teaches | time | Colab |",
+        "|---|---|---|---|---|",
+    ]
+    for path in notebook_paths(root / "notebooks"):
+        info = notebook_info(path, root)
+        badge = (
+            f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"({colab_badge_url(info.path)})"
+        )
+        rows.append(f"| {path.name[:2]} | [{info.title}]({info.path}) | {info.teaches} | {info.minutes} | {badge} |")
+    return "\n".join(rows)
+
+
+def readme_with_table(readme: str, table: str) -> str:
+    """Replace what lies between the table markers of ``readme`` with ``table``."""
+    if TABLE_START not in readme or TABLE_END not in readme:
+        raise ValueError(f"README.md lacks the markers {TABLE_START} and {TABLE_END}.")
+    head, rest = readme.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}"
+
+
+# --------------------------------------------------------------------------- install cells
+
+
+def first_code_cell(notebook: Any) -> Any:
+    return next((c for c in notebook.cells if c.cell_type == "code"), None)
+
+
+def sync_install_cell(notebook: Any) -> bool:
+    """Make the notebook's first code cell the Colab install cell. Returns True if it changed."""
+    import nbformat
+
+    cell = first_code_cell(notebook)
+    wanted = install_cell_source()
+    if cell is not None and INSTALL_TAG in _tags(cell):
+        if cell.source == wanted:
+            return False
+        cell.source = wanted
+        return True
+    new = nbformat.v4.new_code_cell(wanted, metadata={"tags": [INSTALL_TAG]})
+    index = 1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0
+    notebook.cells.insert(index, new)
+    return True
+
+
+# --------------------------------------------------------------------------- running
+
+
+def execute(notebook: Any, cwd: Path, timeout: int = 1800) -> Any:
+    """Execute ``notebook`` (a copy is made) in the current Python environment."""
+    from nbclient import NotebookClient
+
+    result = copy.deepcopy(notebook)
+    client = NotebookClient(
+        result,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.execute()
+    return result
+
+
+def _write_outputs(notebook: Any, name: str, out: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter, SlidesExporter
+
+    for sub in ("notebooks", "html", "slides", "student"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, str(out / "notebooks" / f"{name}.ipynb"))
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    (out / "html" / f"{name}.html").write_text(html, encoding="utf-8")
+    slides, _ = SlidesExporter().from_notebook_node(notebook)
+    (out / "slides" / f"{name}.slides.html").write_text(slides, encoding="utf-8")
+    nbformat.write(student_copy(notebook), str(out / "student" / f"{name}.ipynb"))
+
+
+def run_all(selected: list[str] | None = None) -> int:
+    """Execute every notebook into the build folder; return the number that failed."""
+    root = project_root()
+    out = build_dir()
+    paths = notebook_paths(root / "notebooks")
+    if selected:
+        paths = [p for p in paths if any(s in p.name for s in selected)]
+        if not paths:
+            raise ValueError(f"no notebook matches {selected}.")
+    print(f"Running {len(paths)} notebook(s) into {out} (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r})")
+    failures = 0
+    total = time.perf_counter()
+    for number, path in enumerate(paths, 1):
+        print(f"[{number}/{len(paths)}] {path.name} ...", flush=True)
+        start = time.perf_counter()
+        notebook = read_notebook(path)
+        try:
+            executed = execute(notebook, cwd=path.parent)
+            status = "ok"
+        except Exception as error:  # noqa: BLE001 - report and go on with the other notebooks
+            executed = getattr(error, "notebook", None) or notebook
+            status = f"FAILED: {str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__}"
+            failures += 1
+        _write_outputs(executed, path.stem, out)
+        print(f"[{number}/{len(paths)}] {path.name} {status} in {time.perf_counter() - start:.1f} s", flush=True)
+    print(f"Done in {time.perf_counter() - total:.1f} s: {len(paths) - failures} ok, {failures} failed. "
+          f"Executed notebooks, HTML, slides and student copies are in {out}.")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlm_tutorial.notebook_tools", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute the notebooks into the build folder")
+    run.add_argument("only", nargs="*", help="run only notebooks whose name contains one of these")
+    sub.add_parser("sync", help="write the Colab install cell into every source notebook")
+    sub.add_parser("readme", help="regenerate the notebook table in README.md")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return 1 if run_all(args.only) else 0
+    if args.command == "sync":
+        import nbformat
+
+        for path in notebook_paths():
+            notebook = read_notebook(path)
+            if sync_install_cell(notebook):
+                nbformat.write(notebook, str(path))
+                print(f"updated {path.name}")
+        return 0
+    if args.command == "readme":
+        readme = project_root() / "README.md"
+        readme.write_text(readme_with_table(readme.read_text(), readme_table()))
+        print(f"updated {readme}")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""The one place that knows where the corpus, tokenizers and models come from.
+
+Introduced in notebook 00. Every loader takes ``"auto"``, a Hugging Face Hub id or a local
+folder. ``"auto"`` means the Hub (``SetFit/bbc-news``, ``distilbert-base-uncased``) when it can
+be reached and ``HF_HUB_OFFLINE`` is not set, and otherwise the assets bundled in ``data/``.
+``MLM_TUTORIAL_DATA`` and ``MLM_TUTORIAL_MODEL`` override what ``"auto"`` means. Each loader
+prints one line saying what it chose and why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from mlm_tutorial.paths import data_dir
+
+HUB_CORPUS = "SetFit/bbc-news"
+HUB_MODELS = {"bert": "distilbert-base-uncased", "roberta": "distilroberta-base"}
+DATA_ENV = "MLM_TUTORIAL_DATA"
+MODEL_ENV = "MLM_TUTORIAL_MODEL"
+FAMILIES = ("bert", "roberta")
+
+#: ``SetFit/bbc-news`` label ids.
+LABELS: dict[int, str] = {0: "tech", 1: "business", 2: "sport", 3: "entertainment", 4: "politics"}
+
+WEIGHT_FILES = ("tf_model.h5", "model.safetensors", "tf_model.safetensors")
+
+_hub_cache: dict[tuple[str, str], tuple[bool, str]] = {}
+
+
+def bundled_corpus_dir() -> Path:
+    """``data/news``: the project's own news corpus (``train.csv``, ``test.csv``)."""
+    return data_dir() / "news"
+
+
+def bundled_model_dir() -> Path:
+    """``data/models/bert-mini-news``: the small BERT masked LM with its tokenizer."""
+    return data_dir() / "models" / "bert-mini-news"
+
+
+def bundled_tokenizer_dir(family: str = "bert") -> Path:
+    """The bundled tokenizer of a family: WordPiece (``bert``) or byte-level BPE (``roberta``)."""
+    _check_family(family)
+    name = "bert-wordpiece-news" if family == "bert" else "roberta-bpe-news"
+    return data_dir() / "tokenizers" / name
+
+
+def _check_family(family: str) -> None:
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}.")
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def hub_status(timeout: float = 3.0) -> tuple[bool, str]:
+    """Can the Hugging Face Hub be reached? Returns ``(reachable, reason)``.
+
+    Never hangs: ``HF_HUB_OFFLINE`` answers at once, otherwise one TCP connection to the Hub's
+    host is tried for at most ``timeout`` seconds (name resolution included). The answer is
+    remembered for the rest of the process.
+    """
+    if _truthy(os.environ.get("HF_HUB_OFFLINE")):
+        return False, "HF_HUB_OFFLINE is set"
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    key = (host, os.environ.get("HF_HUB_OFFLINE", ""))
+    if key in _hub_cache:
+        return _hub_cache[key]
+    outcome: dict[str, Any] = {}
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            outcome["ok"] = True
+        except OSError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    if outcome.get("ok"):
+        result = (True, f"{host} is reachable")
+    elif "error" in outcome:
+        result = (False, f"{host} cannot be reached: {outcome['error']}")
+    else:
+        result = (False, f"{host} did not answer within {timeout:g} s")
+    _hub_cache[key] = result
+    return result
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a loader resolved a name to: a local folder or a Hub id, and why."""
+
+    kind: str
+    location: str
+    is_local: bool
+    reason: str
+
+    def announce(self) -> None:
+        where = f"local folder {self.location}" if self.is_local else f"Hub {self.location}"
+        print(f"{self.kind}: {where} ({self.reason})")
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def resolve(kind: str, name: str, env_var: str, hub_id: str, bundled: Path) -> Choice:
+    """Turn ``"auto"``, a Hub id or a folder into a :class:`Choice` (no download happens here)."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"{kind} name must be 'auto', a Hub id or a folder path, got {type(name).__name__}.")
+    name = os.fspath(name)
+    if not name.strip():
+        raise ValueError(f"{kind} name is empty. Use 'auto', a Hub id such as {hub_id!r}, or a folder path.")
+    if name == "auto":
+        override = os.environ.get(env_var)
+        if override:
+            choice = resolve(kind, override, env_var, hub_id, bundled)
+            return Choice(kind, choice.location, choice.is_local, f"{env_var} is set")
+        reachable, why = hub_status()
+        if reachable:
+            return Choice(kind, hub_id, False, f"'auto' and {why}")
+        return Choice(kind, str(bundled), True, f"'auto' and {why}: using the bundled assets")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return Choice(kind, str(path.resolve()), True, "a local folder was given")
+    if path.exists():
+        raise ValueError(f"{kind} {name!r} is a file, not a folder. Pass the folder that contains it.")
+    if _looks_like_path(name):
+        raise FileNotFoundError(
+            f"{kind} folder {name!r} does not exist. Check the path, or use 'auto' for the bundled "
+            f"assets in {bundled}."
+        )
+    reachable, why = hub_status()
+    if not reachable:
+        raise OSError(
+            f"{kind} {name!r} is not a local folder, and this machine is offline ({why}), so it "
+            f"cannot come from the Hugging Face Hub. Use 'auto' for the bundled assets ({bundled}), "
+            "pass a local folder, or connect to the network and unset HF_HUB_OFFLINE."
+        )
+    return Choice(kind, name, False, why)
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def _read_split(folder: Path, split: str) -> "Any":
+    import pandas as pd
+
+    path = folder / f"{split}.csv"
+    if not path.is_file():
+        present = sorted(p.name for p in folder.iterdir())
+        raise FileNotFoundError(
+            f"corpus folder {folder} has no {split}.csv (it holds {present}). A corpus folder needs "
+            "train.csv and test.csv with columns text,label,label_text."
+        )
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return frame
+
+
+def clean_corpus_frame(frame: "Any", origin: str) -> "Any":
+    """Check a corpus table's schema and drop empty articles, saying how many.
+
+    Empty or whitespace-only articles are dropped (not refused): a real scrape has a few, and
+    one empty row should not stop a lesson. ``label_text`` is filled from ``label`` when absent.
+    Raises ``ValueError`` naming the columns present when ``text`` or ``label`` is missing.
+    """
+    import pandas as pd
+
+    columns = list(frame.columns)
+    if "text" not in columns:
+        raise ValueError(
+            f"{origin} has no 'text' column; its columns are {columns}. Rename the column that holds "
+            "the articles to 'text'."
+        )
+    if "label" not in columns:
+        raise ValueError(
+            f"{origin} has no 'label' column; its columns are {columns}. Add integer labels "
+            f"({LABELS}) as 'label'."
+        )
+    frame = frame.copy()
+    text = frame["text"]
+    empty = text.isna() | text.astype(str).str.strip().eq("")
+    if empty.any():
+        print(f"{origin}: dropped {int(empty.sum())} empty article(s)")
+        frame = frame.loc[~empty]
+    frame["text"] = frame["text"].astype(str)
+    labels = pd.to_numeric(frame["label"], errors="coerce")
+    if labels.isna().any():
+        bad = frame.loc[labels.isna(), "label"].iloc[0]
+        raise ValueError(f"{origin}: column 'label' must hold integers 0-4, found {bad!r}.")
+    frame["label"] = labels.astype("int64")
+    if "label_text" not in columns:
+        frame["label_text"] = frame["label"].map(LABELS).fillna("unknown")
+    frame["label_text"] = frame["label_text"].astype(str)
+    return frame[["text", "label", "label_text"]].reset_index(drop=True)
+
+
+def load_news_corpus(source: str = "auto") -> "Any":
+    """Load the news corpus as a ``datasets.DatasetDict`` with splits ``train`` and ``test``.
+
+    Columns are ``text``, ``label``, ``label_text`` with ``SetFit/bbc-news``'s label ids
+    (0 tech, 1 business, 2 sport, 3 entertainment, 4 politics). ``source`` is ``"auto"``, a Hub
+    dataset id, or a folder with ``train.csv`` and ``test.csv``.
+    """
+    import datasets
+
+    choice = resolve("news corpus", source, DATA_ENV, HUB_CORPUS, bundled_corpus_dir())
+    choice.announce()
+    if choice.is_local:
+        folder = Path(choice.location)
+        splits = {}
+        for split in ("train", "test"):
+            frame = clean_corpus_frame(_read_split(folder, split), f"{folder.name}/{split}.csv")
+            splits[split] = datasets.Dataset.from_pandas(frame, preserve_index=False)
+        return datasets.DatasetDict(splits)
+    loaded = datasets.load_dataset(choice.location)
+    result = {}
+    for split in ("train", "test"):
+        if split not in loaded:
+            raise ValueError(f"Hub dataset {choice.location!r} has no {split!r} split; it has {list(loaded)}.")
+        frame = clean_corpus_frame(loaded[split].to_pandas(), f"{choice.location}[{split}]")
+        result[split] = datasets.Dataset.from_pandas(frame, preserve_index=False)
+    return datasets.DatasetDict(result)
+
+
+# --------------------------------------------------------------------------- tokenizers and models
+
+
+def _hub_default(family: str) -> str:
+    _check_family(family)
+    return HUB_MODELS[family]
+
+
+def _bundled_for(family: str) -> Path:
+    return bundled_model_dir() if family == "bert" else bundled_tokenizer_dir("roberta")
+
+
+def load_tokenizer(name: str = "auto", family: str = "bert") -> "Any":
+    """Load a fast tokenizer from ``"auto"``, a Hub id or a folder.
+
+    ``family`` only matters for ``"auto"``: ``"bert"`` (WordPiece, ``[CLS]``/``[SEP]``; offline the
+    bundled model's tokenizer) or ``"roberta"`` (byte-level BPE, ``<s>``/``</s>``; offline the
+    bundled RoBERTa-style tokenizer). ``MLM_TUTORIAL_MODEL`` overrides ``"auto"`` for ``"bert"``.
+    """
+    from transformers import AutoTokenizer
+
+    env = MODEL_ENV if family == "bert" else "MLM_TUTORIAL_ROBERTA"
+    choice = resolve("tokenizer", name, env, _hub_default(family), _bundled_for(family))
+    choice.announce()
+    if choice.is_local:
+        folder = Path(choice.location)
+        if not any((folder / f).is_file() for f in ("tokenizer.json", "vocab.txt", "vocab.json")):
+            raise FileNotFoundError(
+                f"tokenizer folder {folder} holds no tokenizer.json, vocab.txt or vocab.json. "
+                "Save one there with tokenizer.save_pretrained(folder)."
+            )
+        _check_config(folder, required=False)
+    return AutoTokenizer.from_pretrained(choice.location, use_fast=True)
+
+
+def _check_config(folder: Path, required: bool = True) -> dict[str, Any] | None:
+    path = folder / "config.json"
+    if not path.is_file():
+        if required:
+            raise FileNotFoundError(
+                f"model folder {folder} has no config.json. Save the model there with "
+                "model.save_pretrained(folder), or pass the folder that holds config.json."
+            )
+        return None
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is corrupt (not valid JSON: {error}). Re-save the model with "
+            "model.save_pretrained(...) or copy a fresh config.json."
+        ) from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise ValueError(f"{path} has no 'model_type'; it is not a transformers config. Re-save the model.")
+    return config
+
+
+def load_mlm_model(name: str = "auto") -> "Any":
+    """Load a TensorFlow masked LM (``TFAutoModelForMaskedLM``) from ``"auto"``, a Hub id or a folder.
+
+    A folder may hold TF weights (``tf_model.h5``) or a PyTorch-format ``model.safetensors``; both
+    load into the TF class without torch. Remote code is never trusted.
+    """
+    from transformers import TFAutoModelForMaskedLM
+
+    choice = resolve("model", name, MODEL_ENV, _hub_default("bert"), bundled_model_dir())
+    choice.announce()
+    if choice.is_local:
+        folder = Path(choice.location)
+        _check_config(folder)
+        if not any((folder / f).is_file() for f in WEIGHT_FILES):
+            raise FileNotFoundError(
+                f"model folder {folder} has no weights ({', '.join(WEIGHT_FILES)}). "
+                "Save the model with model.save_pretrained(folder)."
+            )
+    return TFAutoModelForMaskedLM.from_pretrained(choice.location, trust_remote_code=False)
+
+
+def check_compatible(tokenizer: "Any", model: "Any") -> None:
+    """Raise ``ValueError`` when a tokenizer cannot drive a model's masked-LM head.
+
+    Catches the classic mix-up of a tokenizer and a model from different checkpoints: ids the
+    tokenizer can produce must exist in the model's embedding table, and there must be a mask token.
+    """
+    vocab = int(model.config.vocab_size)
+    if len(tokenizer) > vocab:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has {vocab}: they come "
+            "from different checkpoints. Load both from the same name or folder."
+        )
+    if tokenizer.mask_token_id is None:
+        raise ValueError("the tokenizer has no mask token, so it cannot be used for masked language modeling.")
+
+
+def load_model_and_tokenizer(name: str = "auto") -> tuple["Any", "Any"]:
+    """Load a masked LM and its tokenizer from the same place and check that they fit."""
+    model = load_mlm_model(name)
+    tokenizer = load_tokenizer(name)
+    check_compatible(tokenizer, model)
+    return model, tokenizer
+
+
+def fill_mask_pipeline(model: "Any", tokenizer: "Any", top_k: int = 5) -> "Any":
+    """A ``fill-mask`` pipeline for a TF model that works without torch installed.
+
+    transformers 4.51-4.55 touch ``torch`` in the pipeline factory unless ``torch_dtype=None`` is
+    passed (``dtype=None`` from 4.56); this passes whichever the installed version takes.
+    """
+    import transformers
+    from transformers import pipeline
+
+    if not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive int, got {top_k!r}.")
+    version = tuple(int(part) for part in transformers.__version__.split(".")[:2])
+    dtype_arg = {"dtype": None} if version >= (4, 56) else {"torch_dtype": None}
+    return pipeline("fill-mask", model=model, tokenizer=tokenizer, framework="tf", top_k=top_k, **dtype_arg)
+
+
+def perplexity_from_loss(mean_loss: float) -> float:
+    """``exp`` of a mean cross-entropy in nats; ``inf`` when it overflows."""
+    try:
+        return math.exp(mean_loss)
+    except OverflowError:
+        return math.inf
