@@ -1,6 +1,7 @@
 # The series in two commands:  make run   (execute every notebook into build/)
 #                              make test  (unit tests + nbval checks of the notebooks)
-# Both work offline: HF_HUB_OFFLINE=1 unless you set it yourself (HF_HUB_OFFLINE=0 uses the Hub).
+# Both work offline with the assets bundled in data/. `make test` is always offline; for `make run`,
+# HF_HUB_OFFLINE=0 lets the notebooks use the Hugging Face Hub when it can be reached.
 
 PYTHON ?= python3
 VENV   := .venv

@@ -26,6 +26,7 @@ MARKDOWN_PLACEHOLDER = "*Your answer here.*"
 TABLE_START = "<!-- notebook-table:start -->"
 TABLE_END = "<!-- notebook-table:end -->"
 _NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in kernel tracebacks
 
 
 def notebook_paths(folder: Path | None = None) -> list[Path]:
@@ -150,7 +151,11 @@ def sync_install_cell(notebook: Any) -> bool:
 
 
 def execute(notebook: Any, cwd: Path, timeout: int = 1800) -> Any:
-    """Execute ``notebook`` (a copy is made) in the current Python environment."""
+    """Execute ``notebook`` (a copy is made) in the current Python environment.
+
+    When a cell fails, the exception carries the partly executed copy as ``error.notebook`` (the
+    cells that ran, with their outputs and the error), so the build output shows where it failed.
+    """
     from nbclient import NotebookClient
 
     result = copy.deepcopy(notebook)
@@ -160,7 +165,11 @@ def execute(notebook: Any, cwd: Path, timeout: int = 1800) -> Any:
         kernel_name="python3",
         resources={"metadata": {"path": str(cwd)}},
     )
-    client.execute()
+    try:
+        client.execute()
+    except Exception as error:
+        error.notebook = result  # type: ignore[attr-defined]
+        raise
     return result
 
 
@@ -199,7 +208,8 @@ def run_all(selected: list[str] | None = None) -> int:
             status = "ok"
         except Exception as error:  # noqa: BLE001 - report and go on with the other notebooks
             executed = getattr(error, "notebook", None) or notebook
-            status = f"FAILED: {str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__}"
+            message = _ANSI_ESCAPE.sub("", str(error)).strip()
+            status = f"FAILED: {message.splitlines()[-1] if message else type(error).__name__}"
             failures += 1
         _write_outputs(executed, path.stem, out)
         print(f"[{number}/{len(paths)}] {path.name} {status} in {time.perf_counter() - start:.1f} s", flush=True)

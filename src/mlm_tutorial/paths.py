@@ -61,15 +61,23 @@ def record_metrics(section: str, values: dict[str, Any], path: Path | None = Non
         raise ValueError(f"section must be a non-empty string, got {section!r}.")
     if not isinstance(values, dict):
         raise TypeError(f"values must be a dict, got {type(values).__name__}.")
-    target = path if path is not None else build_dir() / "metrics.json"
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path or None, got {type(path).__name__}.")
+    target = Path(path) if path is not None else build_dir() / "metrics.json"
     data: dict[str, Any] = {}
     if target.exists():
         try:
             data = json.loads(target.read_text())
         except json.JSONDecodeError:
             data = {}
+        if not isinstance(data, dict):  # valid JSON but not an object: start afresh, as for a corrupt file
+            data = {}
     data[section] = values
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"  # fails before any file is touched
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target

@@ -324,6 +324,12 @@ def check_compatible(tokenizer: "Any", model: "Any") -> None:
         )
     if tokenizer.mask_token_id is None:
         raise ValueError("the tokenizer has no mask token, so it cannot be used for masked language modeling.")
+    model_pad = getattr(model.config, "pad_token_id", None)
+    if model_pad is not None and tokenizer.pad_token_id is not None and model_pad != tokenizer.pad_token_id:
+        raise ValueError(
+            f"the tokenizer pads with id {tokenizer.pad_token_id} but the model expects {model_pad}: they come "
+            "from different checkpoints (a BERT-style and a RoBERTa-style one?). Load both from the same name or folder."
+        )
 
 
 def load_model_and_tokenizer(name: str = "auto") -> tuple["Any", "Any"]:
@@ -343,7 +349,7 @@ def fill_mask_pipeline(model: "Any", tokenizer: "Any", top_k: int = 5) -> "Any":
     import transformers
     from transformers import pipeline
 
-    if not isinstance(top_k, int) or top_k < 1:
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive int, got {top_k!r}.")
     version = tuple(int(part) for part in transformers.__version__.split(".")[:2])
     dtype_arg = {"dtype": None} if version >= (4, 56) else {"torch_dtype": None}

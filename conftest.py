@@ -1,0 +1,210 @@
+"""Shared test set-up for the unit tests and for nbval's checks of the notebooks.
+
+1. The environment is fixed before anything imports TensorFlow or huggingface_hub: always offline
+   (``HF_HUB_OFFLINE=1``, whatever the network), Keras 2 through tf-keras, quiet TensorFlow logs.
+   Notebook kernels started by nbval inherit these variables.
+2. ``MLM_TUTORIAL_BUILD`` points at a pytest temporary folder for the whole session, so neither the
+   tests nor the notebooks they run write into the checkout's ``build/`` (``data/`` is only read).
+3. nbval compares a cell's stderr stream outputs like any other output, so a TensorFlow C++ log line
+   with a timestamp or a progress bar would fail the check. Before nbval compares the stored and the
+   fresh outputs of a cell, :func:`drop_stderr_noise` removes the stderr lines that match one of
+   :data:`STDERR_NOISE` from both. Error outputs, stdout and every other stderr line are compared as
+   before, so real errors still fail.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Must happen before TensorFlow, tf-keras, transformers or huggingface_hub are imported anywhere.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+import re  # noqa: E402
+from collections.abc import Callable, Iterable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+BUILD_ENV = "MLM_TUTORIAL_BUILD"
+
+#: Library chatter that may reach a notebook's stderr and says nothing about the lesson.
+#: Each pattern is matched against one line of a stderr stream output (``re.match``).
+STDERR_NOISE: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(pattern)
+    for pattern in (
+        # TensorFlow/XLA C++ logs in absl format, e.g.
+        # "I0000 00:00:1795449715.281354   13237 cudart_stub.cc:31] Could not find cuda drivers ...".
+        r"[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w.\-/]+:\d+\] ",
+        # The same logs in TensorFlow's older format: "2026-11-23 15:47:00.123456: I tensorflow/...".
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] \S+",
+        r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+        # Python-side logger warnings of TensorFlow, absl, Keras 2 and h5py ("WARNING:tensorflow:From ...").
+        r"(?:INFO|WARNING):(?:tensorflow|absl|tf_keras|keras|h5py):",
+        # Deprecation notices raised inside installed libraries: "<...>/site-packages/x.py:12: FutureWarning: ..."
+        # (their indented source line goes with them, see drop_stderr_noise). UserWarnings stay.
+        r".*[/\\](?:site|dist)-packages[/\\].*:\d+: (?:Deprecation|PendingDeprecation|Future)Warning: ",
+        # transformers 4.x on every TF model: "TensorFlow and JAX classes are deprecated ...".
+        r"TensorFlow and JAX classes are deprecated and will be removed in Transformers v5\.",
+        # transformers' confirmations that every weight was loaded (they name local paths). The warnings
+        # "Some weights ... were not initialized/used" are not in this list: they are real news.
+        r"All (?:model checkpoint layers|PyTorch model weights|TF 2\.0 model weights) were used when initializing ",
+        r"All the (?:layers|weights) of \w+ were initialized from the ",
+        r"If your task is similar to the task the model of the checkpoint was trained on, ",
+        # tqdm progress bars with a total ("Map: 100%|##########| 240/240 [00:00<00:00, 9.1 examples/s]")
+        # and without one ("Map: 240 examples [00:00, 9.1 examples/s]").
+        r".*\d+%\|.*\| *[\d.]+[kMGT]?/[\d.]+[kMGT]? *\[[^\]]*\] *$",
+        r".*\b[\d.]+[kMGT]?(?: [A-Za-z]+)? \[\d+:\d\d(?::\d\d)?, [^\]]*(?:/s|s/[A-Za-z]+)\] *$",
+        # The tokenizers library after a fork (multi-line; its indented lines go with it).
+        r"huggingface/tokenizers: The current process just got forked",
+        r"To disable this warning, you can either:$",
+    )
+)
+
+
+def is_noise_line(line: str) -> bool:
+    """True when ``line`` (or every carriage-return segment of it) is known library chatter."""
+    segments = [part for part in line.split("\r") if part.strip()]
+    return bool(segments) and all(any(p.match(part) for p in STDERR_NOISE) for part in segments)
+
+
+def _without_noise(text: str) -> str:
+    """``text`` without noise lines; an indented or empty line right after a dropped line goes too."""
+    kept: list[str] = []
+    dropping = False
+    for line in text.splitlines(keepends=True):
+        if is_noise_line(line):
+            dropping = True
+            continue
+        if dropping and (not line.strip() or line[0] in " \t"):
+            continue
+        dropping = False
+        kept.append(line)
+    return "".join(kept)
+
+
+def drop_stderr_noise(outputs: Iterable[Any]) -> list[Any]:
+    """A copy of a cell's ``outputs`` with the noise lines of its stderr streams removed.
+
+    A stderr stream that holds only noise disappears; one with other lines keeps those lines.
+    Outputs of every other kind (stdout, results, displays, errors) are returned unchanged. The
+    given outputs are not modified.
+    """
+    from nbformat import NotebookNode
+
+    result = []
+    for output in outputs:
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            text = _without_noise(output.get("text", ""))
+            if not text.strip():
+                continue
+            output = NotebookNode({**output, "text": text})
+        result.append(output)
+    return result
+
+
+def ignore_stderr_noise(cell: Any) -> None:
+    """Make an nbval cell item compare its outputs after :func:`drop_stderr_noise`.
+
+    nbval 0.11 calls ``cell.compare_outputs(fresh_outputs, stored_outputs)`` once per checked cell,
+    after merging each cell's stream outputs; the wrapper filters both sides, then lets nbval compare.
+    """
+    compare: Callable[..., bool] = cell.compare_outputs
+
+    def compare_outputs(test: list[Any], ref: list[Any], skip_compare: Any = None) -> bool:
+        return compare(drop_stderr_noise(test), drop_stderr_noise(ref), skip_compare)
+
+    cell.compare_outputs = compare_outputs
+
+
+# --------------------------------------------------------------------------- pytest hooks
+
+
+_previous_build: str | None = None
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's tmpdir plugin has made its TempPathFactory
+def pytest_configure(config: pytest.Config) -> None:
+    """Point ``MLM_TUTORIAL_BUILD`` at a fresh pytest temporary folder for this session.
+
+    Set here rather than in a fixture because nbval starts a notebook's kernel (which inherits the
+    environment) before any fixture could run. ``config._tmp_path_factory`` is the object behind
+    pytest's ``tmp_path_factory`` fixture, so the folder lives with the session's other temp folders.
+    """
+    global _previous_build
+    _previous_build = os.environ.get(BUILD_ENV)
+    os.environ[BUILD_ENV] = str(config._tmp_path_factory.mktemp("build"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _previous_build is None:
+        os.environ.pop(BUILD_ENV, None)
+    else:
+        os.environ[BUILD_ENV] = _previous_build
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Let every nbval cell ignore known stderr noise (see :data:`STDERR_NOISE`)."""
+    try:
+        from nbval.plugin import IPyNbCell
+    except ImportError:  # nbval not installed: no notebook items to adjust
+        return
+    for item in items:
+        if isinstance(item, IPyNbCell):
+            ignore_stderr_noise(item)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(name="drop_stderr_noise")
+def drop_stderr_noise_fixture() -> Callable[[Iterable[Any]], list[Any]]:
+    """The stderr filter nbval uses, for the tests that check it."""
+    return drop_stderr_noise
+
+
+@pytest.fixture(name="ignore_stderr_noise")
+def ignore_stderr_noise_fixture() -> Callable[[Any], None]:
+    """The wrapper applied to nbval's cells, for the tests that check it."""
+    return ignore_stderr_noise
+
+
+@pytest.fixture(scope="session")
+def tf_ready() -> None:
+    """Run ``notebook_setup`` once, as every notebook does, before TF objects are made."""
+    from mlm_tutorial.setup import notebook_setup
+
+    notebook_setup(seed=42, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def bert_tokenizer(tf_ready: None) -> Any:
+    """The bundled WordPiece tokenizer, as ``load_tokenizer("auto")`` gives it offline."""
+    from mlm_tutorial.resources import load_tokenizer
+
+    return load_tokenizer("auto")
+
+
+@pytest.fixture(scope="session")
+def roberta_tokenizer(tf_ready: None) -> Any:
+    """The bundled byte-level BPE tokenizer (``family="roberta"``)."""
+    from mlm_tutorial.resources import load_tokenizer
+
+    return load_tokenizer("auto", family="roberta")
+
+
+@pytest.fixture(scope="session")
+def mlm_model(tf_ready: None) -> Any:
+    """The bundled TF masked LM. Shared: tests must not train or compile it (load a fresh one)."""
+    from mlm_tutorial.resources import load_mlm_model
+
+    return load_mlm_model("auto")
+
+
+@pytest.fixture(scope="session")
+def news_corpus(tf_ready: None) -> Any:
+    """The bundled news corpus as a ``DatasetDict``."""
+    from mlm_tutorial.resources import load_news_corpus
+
+    return load_news_corpus("auto")

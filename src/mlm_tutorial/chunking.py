@@ -1,0 +1,58 @@
+"""Concatenate articles and cut them into fixed-size chunks: no padding, nothing thrown away.
+
+Introduced in notebook 01 (as the alternative to padding and truncation) and used for training
+and evaluation in notebook 04 and for building the bundled model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def chunk_texts(texts: Sequence[str] | Iterable[str], tokenizer: Any, chunk_size: int = 128) -> np.ndarray:
+    """Tokenize ``texts``, join them end to end and cut the stream into rows of ``chunk_size`` ids.
+
+    Each article ends with the separator token (``[SEP]``, ``</s>``) so the model sees where one
+    stops; each row starts with the classifier token (``[CLS]``, ``<s>``) and ends with the
+    separator, like a single-sentence input. The last, incomplete piece of the stream is
+    dropped. Returns an ``int32`` array of shape ``(rows, chunk_size)``.
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    elif isinstance(texts, Mapping) or not isinstance(texts, Iterable):
+        raise TypeError(
+            f"texts must be a list of strings (or one string), got {type(texts).__name__}. "
+            "For a dataset or a batch, pass its text column, e.g. dataset['text']."
+        )
+    texts = list(texts)  # any iterable of strings: list, dataset column, pandas Series, generator
+    if len(texts) == 0:
+        raise ValueError("texts is empty: pass a non-empty list of articles.")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{index}] is {text!r} ({type(text).__name__}), not a string. Drop or fix that row.")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 8:
+        raise ValueError(f"chunk_size must be an int of at least 8, got {chunk_size!r}.")
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and limit < 10**6 and chunk_size > limit:
+        raise ValueError(f"chunk_size {chunk_size} is above the tokenizer's model_max_length {limit}; use at most {limit}.")
+    start, end = tokenizer.cls_token_id, tokenizer.sep_token_id
+    if start is None or end is None:
+        raise ValueError("the tokenizer needs a classifier and a separator token to build chunks.")
+    pieces = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    stream = np.fromiter((i for ids in pieces for i in (*ids, end)), dtype=np.int64)
+    body = chunk_size - 2
+    rows = len(stream) // body
+    if rows == 0:
+        raise ValueError(
+            f"the texts hold {len(stream)} tokens, fewer than one chunk of {chunk_size}. "
+            "Pass more text or a smaller chunk_size."
+        )
+    grid = stream[: rows * body].reshape(rows, body)
+    out = np.empty((rows, chunk_size), dtype=np.int32)
+    out[:, 0] = start
+    out[:, 1:-1] = grid
+    out[:, -1] = end
+    return out

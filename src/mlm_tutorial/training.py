@@ -1,0 +1,963 @@
+"""Fine-tuning a masked language model on one news category with Keras ``model.fit``.
+
+Introduced in notebook 04. The pieces, in the order the notebook uses them:
+
+- run profiles (:func:`get_profile`): ``quick`` for a CPU in about two minutes, ``full`` for a GPU;
+- data (:func:`domain_chunks`, :func:`training_dataset`, :func:`evaluation_dataset`): packed chunks,
+  fresh masks every step that are still reproducible, fixed masks for evaluation;
+- the learning-rate plan (:func:`plan_training`, :func:`make_schedule`, :func:`make_optimizer`):
+  AdamW, linear warm-up that ends well before training does, then linear decay to zero;
+- hardware (:func:`configure_mixed_precision`, :func:`choose_strategy`);
+- the fast path (:func:`fast_masked_lm`, :func:`build_trainer`): the vocabulary head runs only where a
+  token is masked;
+- resuming (:class:`CheckpointKeeper`, :func:`fit_mlm`) and saving (:func:`save_model`).
+
+TensorFlow and transformers are imported inside the functions, so importing this module is cheap;
+call :func:`mlm_tutorial.setup.notebook_setup` first (it selects Keras 2, which transformers needs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlm_tutorial.masking import IGNORE_INDEX, STRATEGIES
+from mlm_tutorial.resources import LABELS
+
+PROFILE_ENV = "MLM_TUTORIAL_PROFILE"
+
+
+# --------------------------------------------------------------------------- run profiles
+
+
+@dataclass(frozen=True)
+class RunProfile:
+    """How big a fine-tuning run is: data sizes, schedule and what it is meant to run on."""
+
+    name: str
+    chunk_size: int
+    batch_size: int
+    epochs: int
+    learning_rate: float
+    warmup_ratio: float
+    weight_decay: float
+    max_eval_chunks: int | None
+    expected_time: str
+
+    def describe(self) -> str:
+        """One line per setting, for the notebook's parameter cell."""
+        rows = asdict(self)
+        return "\n".join(f"{key:<16}{value}" for key, value in rows.items())
+
+
+PROFILES: dict[str, RunProfile] = {
+    "quick": RunProfile(
+        name="quick", chunk_size=128, batch_size=16, epochs=12, learning_rate=3e-4, warmup_ratio=0.1,
+        weight_decay=0.01, max_eval_chunks=64,
+        expected_time="about 1-2 minutes of training on 2 CPU cores (bundled bert-mini-news)",
+    ),
+    "full": RunProfile(
+        name="full", chunk_size=128, batch_size=32, epochs=4, learning_rate=5e-5, warmup_ratio=0.1,
+        weight_decay=0.01, max_eval_chunks=200,
+        expected_time="about 5-10 minutes on one Colab T4 GPU, downloads included (distilbert-base-uncased)",
+    ),
+}
+
+
+def get_profile(name: str | None = None) -> RunProfile:
+    """The run profile called ``name``; ``None`` means ``$MLM_TUTORIAL_PROFILE`` or else ``"quick"``."""
+    if name is None:
+        name = os.environ.get(PROFILE_ENV, "").strip() or "quick"
+    if not isinstance(name, str):
+        raise TypeError(f"profile name must be a string such as 'quick', got {type(name).__name__}.")
+    if name not in PROFILES:
+        raise ValueError(
+            f"unknown run profile {name!r} (from the argument or ${PROFILE_ENV}); "
+            f"choose one of {sorted(PROFILES)}."
+        )
+    return PROFILES[name]
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DomainData:
+    """The chunks of one category: training rows from ``train``, held-out rows from ``test``."""
+
+    category: str
+    label: int
+    train_rows: np.ndarray
+    validation_rows: np.ndarray
+
+    @property
+    def train_tokens(self) -> int:
+        return int(self.train_rows.size)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+    return int(value)
+
+
+def _check_rows(name: str, rows: Any) -> np.ndarray:
+    array = np.asarray(rows)
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 2-D array of token ids (chunks x chunk_size), got shape {array.shape}. "
+            "Build it with mlm_tutorial.chunking.chunk_texts."
+        )
+    if not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer token ids, got dtype {array.dtype}.")
+    return array
+
+
+def category_label(category: str | int) -> int:
+    """The label id of a category given by name (``"business"``) or id (``1``)."""
+    if isinstance(category, bool):
+        raise TypeError(f"category must be a name such as 'business' or a label id, got {category!r}.")
+    if isinstance(category, (int, np.integer)):
+        if int(category) not in LABELS:
+            raise ValueError(f"category id {category} is unknown; valid ids are {LABELS}.")
+        return int(category)
+    if not isinstance(category, str):
+        raise TypeError(f"category must be a name such as 'business' or a label id, got {type(category).__name__}.")
+    by_name = {name: label for label, name in LABELS.items()}
+    key = category.strip().lower()
+    if key not in by_name:
+        raise ValueError(f"unknown category {category!r}; choose one of {sorted(by_name)}.")
+    return by_name[key]
+
+
+def _split_texts(corpus: Any, split: str, label: int) -> list[str]:
+    if not hasattr(corpus, "keys") or split not in corpus:
+        raise ValueError(
+            f"corpus must be a DatasetDict with a {split!r} split (from load_news_corpus), "
+            f"got {type(corpus).__name__}."
+        )
+    data = corpus[split]
+    columns = getattr(data, "column_names", None)
+    if columns is None or not {"text", "label"} <= set(columns):
+        raise ValueError(
+            f"corpus[{split!r}] must be a dataset with columns 'text' and 'label' (from load_news_corpus), "
+            f"got {type(data).__name__} with columns {columns}."
+        )
+    return [text for text, lab in zip(data["text"], data["label"]) if int(lab) == label]
+
+
+def domain_chunks(corpus: Any, tokenizer: Any, category: str | int = "business", chunk_size: int = 128) -> DomainData:
+    """Packed chunks of one category: ``train`` articles to learn from, ``test`` articles to validate on.
+
+    The articles of each split are joined end to end and cut into rows of ``chunk_size`` ids
+    (:func:`mlm_tutorial.chunking.chunk_texts`), so no position is padding.
+    """
+    from mlm_tutorial.chunking import chunk_texts
+
+    label = category_label(category)
+    chunk_size = _check_int("chunk_size", chunk_size, 8)
+    rows = {}
+    for split in ("train", "test"):
+        texts = _split_texts(corpus, split, label)
+        if not texts:
+            raise ValueError(
+                f"the corpus's {split!r} split has no {LABELS[label]!r} articles (label {label}). "
+                "Pick a category that occurs in both splits."
+            )
+        rows[split] = chunk_texts(texts, tokenizer, chunk_size)
+    return DomainData(LABELS[label], label, rows["train"], rows["test"])
+
+
+def category_chunks(corpus: Any, tokenizer: Any, split: str = "test", chunk_size: int = 128,
+                    max_chunks: int | None = None) -> dict[str, np.ndarray]:
+    """Packed chunks of every category in ``split``, keyed by category name (at most ``max_chunks`` each).
+
+    Categories with less text than one chunk are left out.
+    """
+    from mlm_tutorial.chunking import chunk_texts
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    chunk_size = _check_int("chunk_size", chunk_size, 8)
+    if max_chunks is not None:
+        max_chunks = _check_int("max_chunks", max_chunks, 1)
+    result: dict[str, np.ndarray] = {}
+    for label, name in LABELS.items():
+        texts = _split_texts(corpus, split, label)
+        if not texts:
+            continue
+        try:
+            rows = chunk_texts(texts, tokenizer, chunk_size)
+        except ValueError:
+            continue
+        result[name] = rows[:max_chunks] if max_chunks else rows
+    if not result:
+        raise ValueError(f"no category in the {split!r} split has enough text for one chunk of {chunk_size} tokens.")
+    return result
+
+
+def steps_per_epoch(num_rows: int, batch_size: int) -> int:
+    """Full batches in one pass over ``num_rows`` chunks (the incomplete last batch is dropped)."""
+    num_rows = _check_int("num_rows", num_rows, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if batch_size > num_rows:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {num_rows} training chunks, so not one full batch "
+            f"fits. Use a batch_size of at most {num_rows}, or more text."
+        )
+    return num_rows // batch_size
+
+
+def training_dataset(rows: Any, tokenizer: Any, batch_size: int, total_steps: int, seed: int = 42,
+                     start_step: int = 0, mlm_probability: float = 0.15, strategy: str = "bert") -> Any:
+    """A ``tf.data`` pipeline of masked batches, one element per optimizer step ``start_step..total_steps-1``.
+
+    Every element is a dict ``{"input_ids", "labels"}`` of shape ``(batch_size, chunk_size)``.
+    Everything is a function of the global step: step ``s`` lies in epoch ``s // steps_per_epoch``,
+    whose row order is a permutation seeded by ``(seed, epoch)``, and its masks come from
+    ``mask_tokens(..., seed=tf.stack([s, seed]))``. So masks are fresh at every step, two runs with
+    the same seed see identical batches, and a run resumed at step ``s`` continues exactly where an
+    uninterrupted run would be.
+    """
+    import tensorflow as tf
+
+    from mlm_tutorial.masking import mask_tokens
+
+    rows = _check_rows("rows", rows)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    total_steps = _check_int("total_steps", total_steps, 1)
+    seed = _check_int("seed", seed, 0)
+    start_step = _check_int("start_step", start_step, 0)
+    if start_step >= total_steps:
+        raise ValueError(f"start_step {start_step} must be below total_steps {total_steps}: nothing is left to train.")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
+    per_epoch = steps_per_epoch(len(rows), batch_size)
+    table = tf.constant(rows)
+    count = len(rows)
+    seed_t = tf.constant(seed, tf.int64)
+
+    def make_batch(step: Any) -> dict[str, Any]:
+        epoch = step // per_epoch
+        order = tf.argsort(tf.random.stateless_uniform([count], seed=tf.stack([seed_t, epoch])))
+        first = (step % per_epoch) * batch_size
+        picked = tf.gather(table, order[first:first + batch_size])
+        masked, labels = mask_tokens(picked, tokenizer, mlm_probability=mlm_probability, strategy=strategy,
+                                     seed=tf.stack([step, seed_t]))
+        return {"input_ids": masked, "labels": labels}
+
+    data = tf.data.Dataset.range(start_step, total_steps).map(make_batch)
+    return data.prefetch(2)
+
+
+def evaluation_dataset(rows: Any, tokenizer: Any, batch_size: int = 32, seed: int = 1234,
+                       mlm_probability: float = 0.15) -> Any:
+    """Held-out rows masked once with a seed (``evaluation.fixed_masks``), batched for ``model.evaluate``.
+
+    The masks never change, so the validation loss of a model is the same number every time.
+    """
+    import tensorflow as tf
+
+    from mlm_tutorial.evaluation import fixed_masks
+
+    rows = _check_rows("rows", rows)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    seed = _check_int("seed", seed, 0)
+    masked, labels = fixed_masks(rows, tokenizer, seed=seed, mlm_probability=mlm_probability)
+    return tf.data.Dataset.from_tensor_slices({"input_ids": masked, "labels": labels}).batch(batch_size)
+
+
+# --------------------------------------------------------------------------- learning-rate plan
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """Step counts of a run; ``warmup_steps < total_steps`` always holds."""
+
+    train_rows: int
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+    learning_rate: float
+    checkpoint_every: int
+
+    @property
+    def warmup_fraction(self) -> float:
+        return self.warmup_steps / self.total_steps
+
+    @property
+    def fit_epochs(self) -> int:
+        """How many Keras epochs ``fit`` runs: one per checkpoint interval."""
+        return self.total_steps // self.checkpoint_every
+
+    def describe(self) -> str:
+        return (f"{self.train_rows} chunks / batch {self.batch_size} = {self.steps_per_epoch} steps per epoch; "
+                f"{self.epochs} epochs = {self.total_steps} steps\n"
+                f"warm-up: {self.warmup_steps} steps = {self.warmup_fraction:.0%} of training, then linear decay to 0\n"
+                f"peak learning rate {self.learning_rate:g}; checkpoint every {self.checkpoint_every} steps")
+
+
+def plan_training(train_rows: int, batch_size: int, epochs: int, learning_rate: float,
+                  warmup_ratio: float = 0.1, checkpoint_every: int | None = None) -> TrainPlan:
+    """Count the steps of a run and place the warm-up, refusing a warm-up that never ends.
+
+    ``warmup_steps = round(warmup_ratio * total_steps)``; ``checkpoint_every`` defaults to one epoch
+    and must divide the total number of steps.
+    """
+    per_epoch = steps_per_epoch(train_rows, batch_size)
+    epochs = _check_int("epochs", epochs, 1)
+    total = per_epoch * epochs
+    if isinstance(warmup_ratio, bool) or not isinstance(warmup_ratio, (int, float)):
+        raise TypeError(f"warmup_ratio must be a number in [0, 1), got {warmup_ratio!r}.")
+    if not 0.0 <= warmup_ratio < 1.0:
+        raise ValueError(f"warmup_ratio must be in [0, 1) so that warm-up ends before training does, got {warmup_ratio}. "
+                         "0.1 (10%) is usual.")
+    _check_learning_rate(learning_rate)
+    warmup = int(round(warmup_ratio * total))
+    every = per_epoch if checkpoint_every is None else _check_int("checkpoint_every", checkpoint_every, 1)
+    if total % every:
+        raise ValueError(
+            f"checkpoint_every={every} does not divide the {total} training steps; use a divisor of {total} "
+            f"such as {per_epoch} (one epoch)."
+        )
+    return TrainPlan(int(train_rows), int(batch_size), epochs, per_epoch, total, warmup, float(learning_rate), every)
+
+
+def _check_learning_rate(learning_rate: Any) -> None:
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
+        raise TypeError(f"learning_rate must be a positive number such as 5e-5, got {learning_rate!r}.")
+    if not 0.0 < learning_rate < 1.0 or not math.isfinite(learning_rate):
+        raise ValueError(f"learning_rate must be between 0 and 1 (e.g. 5e-5), got {learning_rate}.")
+
+
+def _schedule_class() -> Any:
+    import tensorflow as tf
+    import tf_keras
+
+    class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
+        """``peak * (step + 1) / warmup`` up to the peak at step ``warmup - 1``, then a straight line to 0 at ``total``."""
+
+        def __init__(self, peak: float, warmup_steps: int, total_steps: int) -> None:
+            self.peak = float(peak)
+            self.warmup_steps = int(warmup_steps)
+            self.total_steps = int(total_steps)
+
+        def __call__(self, step: Any) -> Any:
+            step = tf.cast(step, tf.float32)
+            peak_step = float(max(self.warmup_steps - 1, 0))
+            warm = (step + 1.0) / float(max(self.warmup_steps, 1))
+            decay = (float(self.total_steps) - step) / (float(self.total_steps) - peak_step)
+            factor = tf.where(step < peak_step, warm, decay)
+            return self.peak * tf.clip_by_value(factor, 0.0, 1.0)
+
+        def get_config(self) -> dict[str, Any]:
+            return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+    return WarmupLinearDecay
+
+
+def make_schedule(peak_learning_rate: float, total_steps: int, warmup_steps: int) -> Any:
+    """AdamW's learning rate per step: linear warm-up to the peak, then linear decay to 0.
+
+    Raises ``ValueError`` when ``warmup_steps >= total_steps``: such a warm-up never ends, the peak is
+    never reached and nothing decays (the mistake of the best-known TF MLM tutorial).
+    """
+    _check_learning_rate(peak_learning_rate)
+    total_steps = _check_int("total_steps", total_steps, 1)
+    warmup_steps = _check_int("warmup_steps", warmup_steps, 0)
+    if warmup_steps >= total_steps:
+        raise ValueError(
+            f"warmup_steps ({warmup_steps}) must be smaller than total_steps ({total_steps}); otherwise the "
+            f"learning rate never reaches its peak and never decays. Use about 10% of the steps, "
+            f"e.g. warmup_steps={max(total_steps // 10, 0)}."
+        )
+    return _schedule_class()(peak_learning_rate, warmup_steps, total_steps)
+
+
+def schedule_for(plan: TrainPlan) -> Any:
+    """:func:`make_schedule` with the numbers of a :class:`TrainPlan`."""
+    if not isinstance(plan, TrainPlan):
+        raise TypeError(f"plan must be a TrainPlan from plan_training(), got {type(plan).__name__}.")
+    return make_schedule(plan.learning_rate, plan.total_steps, plan.warmup_steps)
+
+
+def schedule_values(schedule: Any, total_steps: int | None = None) -> np.ndarray:
+    """The learning rate at each step ``0..total_steps-1``, for plotting (``float64`` array)."""
+    if not callable(schedule):
+        raise TypeError(f"schedule must be a learning-rate schedule (callable), got {type(schedule).__name__}.")
+    if total_steps is None:
+        total_steps = getattr(schedule, "total_steps", None)
+        if total_steps is None:
+            raise ValueError("total_steps is needed for a schedule that does not know its own length.")
+    total_steps = _check_int("total_steps", total_steps, 1)
+    import tensorflow as tf
+
+    return np.asarray(schedule(tf.range(total_steps)), dtype=np.float64)
+
+
+def make_optimizer(schedule: Any, weight_decay: float = 0.01, clipnorm: float | None = 1.0) -> Any:
+    """``tf_keras`` AdamW driven by ``schedule``; LayerNorm weights and biases get no weight decay."""
+    import tf_keras
+
+    if not callable(schedule) and not isinstance(schedule, float):
+        raise TypeError(f"schedule must be a learning-rate schedule or a float, got {type(schedule).__name__}.")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+        raise ValueError(f"weight_decay must be a number >= 0 (0.01 is usual), got {weight_decay!r}.")
+    if clipnorm is not None and (not isinstance(clipnorm, (int, float)) or clipnorm <= 0):
+        raise ValueError(f"clipnorm must be a positive number or None, got {clipnorm!r}.")
+    optimizer = tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=float(weight_decay),
+                                          clipnorm=clipnorm)
+    optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
+    return optimizer
+
+
+# --------------------------------------------------------------------------- hardware
+
+
+def configure_mixed_precision(enable: bool = True, verbose: bool = True) -> str:
+    """Set Keras's global dtype policy and return its name: ``mixed_float16`` on a GPU, else ``float32``.
+
+    Call it BEFORE building or loading the model: a layer takes its dtype policy when it is created,
+    so a policy set afterwards changes nothing (another mistake of the best-known TF tutorial).
+    On a CPU float16 matmuls are slower, not faster, so the policy stays ``float32``.
+    """
+    import tensorflow as tf
+    import tf_keras
+
+    if not isinstance(enable, bool):
+        raise TypeError(f"enable must be True or False, got {enable!r}.")
+    gpus = tf.config.list_physical_devices("GPU")
+    policy = "mixed_float16" if enable and gpus else "float32"
+    tf_keras.mixed_precision.set_global_policy(policy)
+    if verbose:
+        why = f"{len(gpus)} GPU(s) found" if gpus else "no GPU"
+        print(f"dtype policy: {policy} ({why}{'' if enable else ', mixed precision disabled'})")
+    return policy
+
+
+def _tpu_strategy() -> Any:
+    import sys
+
+    import tensorflow as tf
+
+    if "google.colab" not in sys.modules and not any(k in os.environ for k in ("COLAB_TPU_ADDR", "TPU_NAME")):
+        return None
+    for address in (None, "local"):
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            return tf.distribute.TPUStrategy(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError, KeyError):
+            continue
+    return None
+
+
+def choose_strategy(verbose: bool = True) -> Any:
+    """The ``tf.distribute`` strategy for this machine.
+
+    A TPU when running on Colab (or ``TPU_NAME`` is set) and a TPU answers; ``MirroredStrategy`` over
+    all GPUs when there are several (or over all logical CPUs when the CPU was split into several
+    logical devices, which is how the tests run the multi-replica path); otherwise the default
+    strategy (one GPU, or the CPU). Build and compile the model inside ``strategy.scope()``.
+    """
+    import tensorflow as tf
+
+    if not isinstance(verbose, bool):
+        raise TypeError(f"verbose must be True or False, got {verbose!r}.")
+    strategy = _tpu_strategy()
+    why = "a TPU answered"
+    if strategy is None:
+        gpus = tf.config.list_logical_devices("GPU")
+        cpus = tf.config.list_logical_devices("CPU")
+        if len(gpus) > 1:
+            strategy, why = tf.distribute.MirroredStrategy([d.name for d in gpus]), f"{len(gpus)} GPUs"
+        elif len(gpus) == 1:
+            strategy, why = tf.distribute.get_strategy(), "one GPU"
+        elif len(cpus) > 1:
+            strategy = tf.distribute.MirroredStrategy([d.name for d in cpus])
+            why = f"{len(cpus)} logical CPU devices"
+        else:
+            strategy, why = tf.distribute.get_strategy(), "CPU only"
+    if verbose:
+        print(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s) ({why})")
+    return strategy
+
+
+# --------------------------------------------------------------------------- the fast path
+
+
+def _masked_lm_parts(model: Any) -> tuple[Any, Any]:
+    """The encoder layer and a function hidden states -> vocabulary logits, using the model's own weights."""
+    prefix = getattr(model, "base_model_prefix", None)
+    encoder = getattr(model, prefix, None) if prefix else None
+    if encoder is None:
+        raise TypeError(f"model must be a transformers TF masked LM, got {type(model).__name__}.")
+
+    def as_sequence(layer: Any) -> Any:
+        # The HF heads reshape with the sequence length of a 3-D input: feed (1, N, hidden).
+        return lambda hidden: layer(hidden[None])[0]
+
+    if hasattr(model, "mlm") and hasattr(model.mlm, "predictions"):  # BERT
+        return encoder, as_sequence(model.mlm.predictions)
+    if hasattr(model, "lm_head"):  # RoBERTa, XLM-R, CamemBERT
+        return encoder, as_sequence(model.lm_head)
+    if all(hasattr(model, n) for n in ("vocab_transform", "act", "vocab_layer_norm", "vocab_projector")):  # DistilBERT
+        def distilbert_head(hidden: Any) -> Any:
+            return model.vocab_projector(model.vocab_layer_norm(model.act(model.vocab_transform(hidden))))
+
+        return encoder, as_sequence(distilbert_head)
+    raise TypeError(
+        f"the fast path knows BERT-, DistilBERT- and RoBERTa-family masked LMs; {type(model).__name__} is none "
+        "of them. Train it with fast_head=False (the model's own loss)."
+    )
+
+
+def _fast_class() -> Any:
+    import tensorflow as tf
+    import tf_keras
+
+    class FastMaskedLM(tf_keras.Model):
+        """Wraps a TF masked LM so that ``fit`` computes the vocabulary head only at masked positions.
+
+        The encoder runs on the whole batch; the hidden states where ``labels != -100`` are gathered
+        (about 15% of them) and only those go through the model's own head (transform, tied decoder,
+        bias). The loss is the same mean cross-entropy over masked tokens as the model's internal loss,
+        at a fraction of the cost, because the head multiplies by the whole vocabulary. All weights are
+        the wrapped model's: save and load it with ``save_pretrained``/``from_pretrained`` as usual.
+
+        ``max_masked_fraction=None`` gathers exactly the masked positions (a shape that changes from
+        batch to batch: fine on CPU and GPU). A TPU needs fixed shapes: with a fraction ``f`` each row
+        contributes ``ceil(f * length)`` positions, masked ones first, padding rows weighted 0 (the
+        original BERT code's ``max_predictions_per_seq``); masked tokens beyond that are left out.
+        """
+
+        def __init__(self, mlm_model: Any, max_masked_fraction: float | None = None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            if not getattr(mlm_model, "built", False):
+                mlm_model(mlm_model.dummy_inputs, training=False)
+            self.mlm_model = mlm_model
+            self.max_masked_fraction = max_masked_fraction
+            self._encoder, self._head = _masked_lm_parts(mlm_model)
+            self.loss_tracker = tf_keras.metrics.Mean(name="loss")
+
+        @property
+        def metrics(self) -> list[Any]:
+            return [self.loss_tracker]
+
+        def call(self, inputs: Any, training: bool = False) -> Any:
+            """Full logits of the wrapped model (for prediction; training does not use this)."""
+            inputs = {k: v for k, v in inputs.items() if k != "labels"} if isinstance(inputs, Mapping) else inputs
+            return self.mlm_model(inputs, training=training).logits
+
+        def _gather(self, hidden: Any, labels: Any) -> tuple[Any, Any, Any]:
+            if self.max_masked_fraction is None:
+                where = tf.where(labels != IGNORE_INDEX)
+                targets = tf.gather_nd(labels, where)
+                return tf.gather_nd(hidden, where), targets, tf.ones_like(targets, dtype=tf.float32)
+            length = labels.shape[1]
+            if length is None:
+                raise ValueError("fixed-shape gathering (max_masked_fraction) needs batches of a static length; "
+                                 "use packed chunks from training_dataset().")
+            keep = min(int(math.ceil(self.max_masked_fraction * length)), length)
+            # Masked positions first (in order), then the others: the top `keep` scores per row.
+            is_masked = tf.cast(labels != IGNORE_INDEX, tf.int32)
+            score = is_masked * 2 * length - tf.range(length)[tf.newaxis, :]
+            positions = tf.math.top_k(score, k=keep, sorted=True).indices
+            rows_labels = tf.gather(labels, positions, batch_dims=1)
+            rows_hidden = tf.gather(hidden, positions, batch_dims=1)
+            width = hidden.shape[-1] if hidden.shape[-1] is not None else tf.shape(hidden)[-1]
+            targets = tf.reshape(rows_labels, [-1])
+            weights = tf.cast(targets != IGNORE_INDEX, tf.float32)
+            return tf.reshape(rows_hidden, [-1, width]), tf.maximum(targets, 0), weights
+
+        def masked_logits(self, batch: Mapping[str, Any], training: bool = False) -> tuple[Any, Any, Any]:
+            """Logits (float32), targets and weights (1 = a real masked token) of the gathered positions."""
+            inputs = {"input_ids": batch["input_ids"]}
+            if "attention_mask" in batch:
+                inputs["attention_mask"] = batch["attention_mask"]
+            hidden = self._encoder(**inputs, training=training)[0]
+            picked, targets, weights = self._gather(hidden, batch["labels"])
+            return tf.cast(self._head(picked), tf.float32), targets, weights
+
+        def _weighted_losses(self, batch: Mapping[str, Any], training: bool) -> tuple[Any, Any]:
+            logits, targets, weights = self.masked_logits(batch, training=training)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+            return losses * weights, weights
+
+        def token_losses(self, batch: Mapping[str, Any], training: bool = False) -> Any:
+            """Cross-entropy (nats) of every masked token in ``batch`` that the head saw: shape (N,)."""
+            losses, weights = self._weighted_losses(batch, training)
+            return tf.boolean_mask(losses, weights > 0)
+
+        def batch_loss(self, batch: Mapping[str, Any], training: bool = False) -> Any:
+            """Mean cross-entropy over the masked tokens of ``batch``: what the model's own loss computes."""
+            return self._global_mean(*self._weighted_losses(batch, training))
+
+        def _global_mean(self, losses: Any, weights: Any) -> Any:
+            # Sum over this replica divided by the masked tokens of ALL replicas: the optimizer sums the
+            # replicas' gradients, so the step follows the mean over the whole global batch.
+            count = tf.reduce_sum(weights)
+            context = tf.distribute.get_replica_context()
+            if context is not None and context.num_replicas_in_sync > 1:
+                count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+            return tf.math.divide_no_nan(tf.reduce_sum(losses), count)
+
+        @staticmethod
+        def _as_batch(data: Any) -> dict[str, Any]:
+            x, y, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
+            if not isinstance(x, Mapping):
+                raise TypeError("FastMaskedLM expects batches as dicts with 'input_ids' and 'labels' "
+                                "(see training_dataset), or (inputs_dict, labels).")
+            if "labels" not in x:
+                if y is None:
+                    raise ValueError("the batch has no 'labels': FastMaskedLM needs the masked-LM labels (-100 = "
+                                     "not masked) in the dict or as the second element.")
+                x = dict(x, labels=y)
+            return dict(x)
+
+        def train_step(self, data: Any) -> dict[str, Any]:
+            data = self._as_batch(data)
+            with tf.GradientTape() as tape:
+                losses, weights = self._weighted_losses(data, training=True)
+                loss = self._global_mean(losses, weights)
+            self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+            self.loss_tracker.update_state(losses, sample_weight=weights)
+            return {"loss": self.loss_tracker.result()}
+
+        def test_step(self, data: Any) -> dict[str, Any]:
+            losses, weights = self._weighted_losses(self._as_batch(data), training=False)
+            self.loss_tracker.update_state(losses, sample_weight=weights)
+            return {"loss": self.loss_tracker.result()}
+
+    return FastMaskedLM
+
+
+_FAST_CLASS: Any = None
+
+
+def fast_masked_lm_class() -> Any:
+    """The :class:`FastMaskedLM` Keras class (created on first use, after TensorFlow is set up)."""
+    global _FAST_CLASS
+    if _FAST_CLASS is None:
+        _FAST_CLASS = _fast_class()
+    return _FAST_CLASS
+
+
+def fast_masked_lm(mlm_model: Any, max_masked_fraction: float | None = None) -> Any:
+    """Wrap ``mlm_model`` (a TF masked LM) in a ``FastMaskedLM``: the head runs at masked positions only.
+
+    ``max_masked_fraction`` (e.g. 0.25) switches to fixed shapes for TPUs; ``None`` gathers exactly the
+    masked positions.
+    """
+    if not hasattr(mlm_model, "config") or not hasattr(mlm_model, "base_model_prefix"):
+        raise TypeError(
+            f"mlm_model must be a transformers TF masked LM (TFAutoModelForMaskedLM), got {type(mlm_model).__name__}."
+        )
+    if max_masked_fraction is not None and (
+        isinstance(max_masked_fraction, bool) or not isinstance(max_masked_fraction, (int, float))
+        or not 0.0 < max_masked_fraction <= 1.0
+    ):
+        raise ValueError(f"max_masked_fraction must be None or a number in (0, 1] such as 0.25, "
+                         f"got {max_masked_fraction!r}.")
+    _masked_lm_parts(mlm_model)
+    return fast_masked_lm_class()(mlm_model, max_masked_fraction=max_masked_fraction)
+
+
+def build_trainer(model: Any, optimizer: Any, fast_head: bool = True,
+                  max_masked_fraction: float | None | str = "auto") -> Any:
+    """The compiled Keras model to call ``fit`` on. Call it inside ``strategy.scope()``.
+
+    ``fast_head=True``: a ``FastMaskedLM`` (:func:`fast_masked_lm`) around ``model``. ``fast_head=False``:
+    ``model`` itself, compiled with its own loss (the labels travel in the batch dict).
+    ``max_masked_fraction="auto"`` uses fixed shapes (0.25 of each row) under a TPU strategy and exact
+    gathering everywhere else.
+    """
+    import tensorflow as tf
+
+    if not isinstance(fast_head, bool):
+        raise TypeError(f"fast_head must be True or False, got {fast_head!r}.")
+    if not hasattr(model, "config") or not hasattr(model, "compile"):
+        raise TypeError(f"model must be a transformers TF masked LM, got {type(model).__name__}.")
+    if not hasattr(optimizer, "apply_gradients"):
+        raise TypeError(f"optimizer must be a tf_keras optimizer (see make_optimizer), got {type(optimizer).__name__}.")
+    if fast_head:
+        if max_masked_fraction == "auto":
+            on_tpu = isinstance(tf.distribute.get_strategy(), tf.distribute.TPUStrategy)
+            max_masked_fraction = 0.25 if on_tpu else None
+        trainer = fast_masked_lm(model, max_masked_fraction=max_masked_fraction)
+        trainer.compile(optimizer=optimizer)
+        return trainer
+    model.compile(optimizer=optimizer, loss="auto")
+    return model
+
+
+def underlying_model(trainer: Any) -> Any:
+    """The transformers model that ``trainer`` trains (itself on the stock path)."""
+    return getattr(trainer, "mlm_model", trainer)
+
+
+def base_optimizer(trainer: Any) -> Any:
+    """The compiled optimizer, without the loss-scale wrapper that mixed precision adds."""
+    optimizer = getattr(trainer, "optimizer", None)
+    if optimizer is None:
+        raise ValueError("trainer is not compiled: build it with build_trainer(model, optimizer).")
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+class CheckpointKeeper:
+    """Checkpoints of one run in ``folder``: model weights, optimizer state and the step counter.
+
+    ``restore()`` continues an unfinished run from its last checkpoint and starts a finished run (or
+    one made with other settings) afresh; ``callback()`` saves at the end of each Keras epoch whose
+    step is a multiple of ``every``. Introduced in notebook 04.
+    """
+
+    STATE_FILE = "run.json"
+
+    def __init__(self, folder: str | os.PathLike[str], model: Any, optimizer: Any, total_steps: int,
+                 every: int, run_config: Mapping[str, Any] | None = None, max_to_keep: int = 2,
+                 verbose: bool = True) -> None:
+        import tensorflow as tf
+
+        if not isinstance(folder, (str, os.PathLike)):
+            raise TypeError(f"folder must be a path, got {type(folder).__name__}.")
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ValueError(f"checkpoint folder {self.folder} is a file. Pass a folder path.")
+        self.total_steps = _check_int("total_steps", total_steps, 1)
+        self.every = _check_int("every", every, 1)
+        if run_config is not None and not isinstance(run_config, Mapping):
+            raise TypeError(f"run_config must be a dict, got {type(run_config).__name__}.")
+        self.run_config = json.loads(json.dumps(dict(run_config or {}), default=str))
+        self.run_config.update(total_steps=self.total_steps, every=self.every)
+        self.verbose = verbose
+        self.optimizer = optimizer
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=optimizer.iterations)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.max_to_keep = _check_int("max_to_keep", max_to_keep, 1)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.folder), max_to_keep=self.max_to_keep)
+
+    def _say(self, text: str) -> None:
+        if self.verbose:
+            print(text)
+
+    def latest_step(self) -> int | None:
+        """Step of the newest checkpoint in the folder, or ``None``."""
+        import tensorflow as tf
+
+        path = self.manager.latest_checkpoint
+        if path is None:
+            return None
+        return int(tf.train.load_variable(path, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+
+    def clear(self) -> None:
+        """Delete this run's checkpoints."""
+        for path in self.folder.iterdir():
+            if path.is_file() and (path.name.startswith("ckpt-") or path.name in ("checkpoint", self.STATE_FILE)):
+                path.unlink()
+        self.manager = type(self.manager)(self.checkpoint, str(self.folder), max_to_keep=self.max_to_keep)
+
+    def restore(self) -> int:
+        """Load the newest checkpoint of an unfinished run with the same settings; return the step to start at."""
+        state = self.folder / self.STATE_FILE
+        saved = json.loads(state.read_text()) if state.is_file() else None
+        step = self.latest_step()
+        if step is not None and saved != self.run_config:
+            self._say(f"checkpoints in {self.folder.name} come from other settings: starting afresh")
+            step = None
+        elif step is not None and step >= self.total_steps:
+            self._say(f"the run in {self.folder.name} had finished ({step} steps): starting afresh")
+            step = None
+        if step is None:
+            self.clear()
+            state.write_text(json.dumps(self.run_config, indent=2, sort_keys=True) + "\n")
+            return 0
+        self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        restored = int(self.optimizer.iterations.numpy())
+        self._say(f"resumed from the checkpoint at step {restored} of {self.total_steps}")
+        return restored
+
+    def save(self) -> str:
+        """Write a checkpoint now, numbered by the optimizer's step."""
+        return self.manager.save(checkpoint_number=int(self.optimizer.iterations.numpy()))
+
+    def callback(self) -> Any:
+        """A Keras callback that saves whenever an epoch ends on a multiple of ``every`` steps."""
+        import tf_keras
+
+        keeper = self
+
+        class SaveCheckpoint(tf_keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                step = int(keeper.optimizer.iterations.numpy())
+                # An epoch cut short (stop_training) ends between checkpoints: keep the last good one.
+                if step % keeper.every == 0:
+                    keeper.save()
+
+        return SaveCheckpoint()
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_mlm` did: per-epoch history, steps, tokens and wall time of ``fit``."""
+
+    history: dict[str, list[float]]
+    start_step: int
+    end_step: int
+    seconds: float
+    tokens: int
+    epochs_run: int = field(default=0)
+
+
+def fit_mlm(trainer: Any, plan: TrainPlan, train_rows: Any, tokenizer: Any, validation_data: Any = None,
+            checkpoints: CheckpointKeeper | None = None, seed: int = 42, mlm_probability: float = 0.15,
+            callbacks: Sequence[Any] = (), verbose: int = 2) -> FitResult:
+    """Resume from ``checkpoints`` if possible, then ``trainer.fit`` up to ``plan.total_steps`` steps.
+
+    One Keras epoch is ``plan.checkpoint_every`` steps, so every epoch ends on a checkpoint and a
+    resumed run starts exactly at an epoch boundary (``initial_epoch``). Data and masks are keyed on
+    the global step (:func:`training_dataset`), so the resumed run sees what the uninterrupted one saw.
+    """
+    if not isinstance(plan, TrainPlan):
+        raise TypeError(f"plan must be a TrainPlan from plan_training(), got {type(plan).__name__}.")
+    rows = _check_rows("train_rows", train_rows)
+    if len(rows) != plan.train_rows:
+        raise ValueError(f"train_rows has {len(rows)} chunks but the plan was made for {plan.train_rows}; "
+                         "make the plan from the same rows.")
+    if checkpoints is not None and not isinstance(checkpoints, CheckpointKeeper):
+        raise TypeError(f"checkpoints must be a CheckpointKeeper or None, got {type(checkpoints).__name__}.")
+    optimizer = base_optimizer(trainer)
+    start = checkpoints.restore() if checkpoints is not None else int(optimizer.iterations.numpy())
+    if start % plan.checkpoint_every:
+        raise ValueError(f"the optimizer is at step {start}, not at a multiple of checkpoint_every="
+                         f"{plan.checkpoint_every}; start from a fresh optimizer or a checkpoint.")
+    if start >= plan.total_steps:
+        return FitResult({}, start, start, 0.0, 0)
+    data = training_dataset(rows, tokenizer, plan.batch_size, plan.total_steps, seed=seed, start_step=start,
+                            mlm_probability=mlm_probability)
+    all_callbacks = list(callbacks) + ([checkpoints.callback()] if checkpoints is not None else [])
+    began = time.perf_counter()
+    history = trainer.fit(data, epochs=plan.fit_epochs, steps_per_epoch=plan.checkpoint_every,
+                          initial_epoch=start // plan.checkpoint_every, validation_data=validation_data,
+                          callbacks=all_callbacks, verbose=verbose)
+    seconds = time.perf_counter() - began
+    end = int(optimizer.iterations.numpy())
+    logs = {key: [float(v) for v in values] for key, values in history.history.items()}
+    return FitResult(logs, start, end, seconds, (end - start) * plan.batch_size * rows.shape[1],
+                     epochs_run=len(history.epoch))
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Path:
+    """Save ``model`` and ``tokenizer`` to ``folder`` so that a crash never leaves half a model there.
+
+    Everything is written to a hidden temporary sibling first; only a complete copy is renamed to
+    ``folder`` (an older model there is moved aside first and deleted afterwards). At any moment
+    ``folder`` is absent, the previous complete model, or the new complete model.
+    """
+    from mlm_tutorial.paths import data_dir
+
+    model = underlying_model(model)
+    if not hasattr(model, "save_pretrained") or not hasattr(model, "config"):
+        raise TypeError(f"model must be a transformers model, got {type(model).__name__}.")
+    if not hasattr(tokenizer, "save_pretrained") or not hasattr(tokenizer, "convert_ids_to_tokens"):
+        raise TypeError(f"tokenizer must be a transformers tokenizer, got {type(tokenizer).__name__}.")
+    if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder).strip():
+        raise TypeError(f"folder must be a non-empty path, got {folder!r}.")
+    target = Path(folder).expanduser().resolve()
+    if _is_inside(target, data_dir().resolve()):
+        raise ValueError(f"folder {target} is inside the bundled data/ folder, which is read-only for the notebooks. "
+                         "Save below mlm_tutorial.paths.build_dir() instead.")
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"folder {target} is an existing file. Pass a folder path.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.partial"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        model.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        if not (staging / "config.json").is_file():
+            raise RuntimeError(f"saving wrote no config.json into {staging}.")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    retired = None
+    if target.exists():
+        retired = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+        os.replace(target, retired)
+    os.replace(staging, target)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def plot_schedule(values: Any, warmup_steps: int, ax: Any = None) -> Any:
+    """Plot learning rate against step and mark where warm-up ends. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D array of learning rates, got shape {values.shape}.")
+    warmup_steps = _check_int("warmup_steps", warmup_steps, 0)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(np.arange(len(values)), values, label="learning rate")
+    ax.axvline(warmup_steps, color="grey", linestyle="--", label=f"warm-up ends (step {warmup_steps})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate")
+    ax.legend()
+    return ax
+
+
+def plot_loss_curves(history: Mapping[str, Sequence[float]], steps_per_epoch: int, start_step: int = 0,
+                     ax: Any = None) -> Any:
+    """Training and validation loss (mean cross-entropy over masked tokens) at the end of each Keras epoch."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(history, Mapping) or "loss" not in history:
+        raise ValueError("history must be a dict with at least a 'loss' list (FitResult.history or History.history).")
+    steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch, 1)
+    start_step = _check_int("start_step", start_step, 0)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    for key, label in (("loss", "training (fresh masks)"), ("val_loss", "validation (fixed masks)")):
+        if key in history and len(history[key]):
+            steps = start_step + steps_per_epoch * np.arange(1, len(history[key]) + 1)
+            ax.plot(steps, history[key], marker="o", label=label)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax.legend()
+    return ax

@@ -1,0 +1,144 @@
+"""mlm_tutorial.evaluation: fixed masks, masked-LM score, unigram baseline."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mlm_tutorial.chunking import chunk_texts
+from mlm_tutorial.evaluation import MaskedLMScore, fixed_masks, masked_lm_score, unigram_baseline
+from mlm_tutorial.masking import IGNORE_INDEX
+
+
+@pytest.fixture(scope="module")
+def test_chunks(news_corpus: Any, bert_tokenizer: Any) -> np.ndarray:
+    """A few 64-token chunks of held-out articles (small, so scoring stays fast on a CPU)."""
+    return chunk_texts(news_corpus["test"]["text"][:6], bert_tokenizer, chunk_size=64)[:10]
+
+
+@pytest.fixture(scope="module")
+def masks(test_chunks: np.ndarray, bert_tokenizer: Any) -> tuple[np.ndarray, np.ndarray]:
+    return fixed_masks(test_chunks, bert_tokenizer, seed=1234)
+
+
+# --------------------------------------------------------------------------- fixed_masks
+
+
+def test_fixed_masks_are_fixed(test_chunks: np.ndarray, bert_tokenizer: Any) -> None:
+    masked, labels = fixed_masks(test_chunks, bert_tokenizer, seed=7)
+    again_masked, again_labels = fixed_masks(test_chunks, bert_tokenizer, seed=7)
+    other_masked, _ = fixed_masks(test_chunks, bert_tokenizer, seed=8)
+    assert isinstance(masked, np.ndarray) and isinstance(labels, np.ndarray)
+    assert masked.shape == labels.shape == test_chunks.shape
+    np.testing.assert_array_equal(masked, again_masked)
+    np.testing.assert_array_equal(labels, again_labels)
+    assert not np.array_equal(masked, other_masked)
+
+
+def test_fixed_masks_mask_only(masks: tuple[np.ndarray, np.ndarray], test_chunks: np.ndarray,
+                               bert_tokenizer: Any) -> None:
+    masked, labels = masks
+    chosen = labels != IGNORE_INDEX
+    assert 0.05 < chosen.mean() < 0.3  # about 15%
+    assert (masked[chosen] == bert_tokenizer.mask_token_id).all()  # the default strategy: [MASK] only
+    np.testing.assert_array_equal(labels[chosen], test_chunks[chosen])
+    np.testing.assert_array_equal(masked[~chosen], test_chunks[~chosen])
+    assert not chosen[:, 0].any() and not chosen[:, -1].any()  # [CLS] and [SEP] never chosen
+
+
+# --------------------------------------------------------------------------- masked_lm_score
+
+
+def test_masked_lm_score_is_deterministic(mlm_model: Any, masks: tuple[np.ndarray, np.ndarray]) -> None:
+    first = masked_lm_score(mlm_model, *masks)
+    second = masked_lm_score(mlm_model, *masks)
+    assert first == second
+    assert first.masked_tokens == int((masks[1] != IGNORE_INDEX).sum())
+    assert first.perplexity == pytest.approx(math.exp(first.loss))
+    assert 0.0 <= first.accuracy <= 1.0
+    assert first.loss > 0
+
+
+def test_masked_lm_score_does_not_depend_on_batch_size(mlm_model: Any, masks: tuple[np.ndarray, np.ndarray]) -> None:
+    whole = masked_lm_score(mlm_model, *masks, batch_size=32)
+    small = masked_lm_score(mlm_model, *masks, batch_size=3)
+    assert small.loss == pytest.approx(whole.loss, rel=1e-5)
+    assert small.accuracy == whole.accuracy
+    assert small.masked_tokens == whole.masked_tokens
+
+
+def test_masked_lm_score_matches_a_direct_computation(mlm_model: Any, masks: tuple[np.ndarray, np.ndarray]) -> None:
+    masked, labels = masks
+    logits = mlm_model(input_ids=masked, attention_mask=np.ones_like(masked), training=False).logits.numpy()
+    logits = logits.astype(np.float64)
+    log_probs = logits - logits.max(-1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
+    where = labels != IGNORE_INDEX
+    picked = log_probs[where]
+    targets = labels[where]
+    expected_loss = -picked[np.arange(len(targets)), targets].mean()
+    expected_accuracy = (picked.argmax(-1) == targets).mean()
+    score = masked_lm_score(mlm_model, masked, labels)
+    assert score.loss == pytest.approx(expected_loss, rel=1e-4)
+    assert score.accuracy == pytest.approx(expected_accuracy)
+
+
+def test_masked_lm_score_as_dict(mlm_model: Any, masks: tuple[np.ndarray, np.ndarray]) -> None:
+    score = masked_lm_score(mlm_model, *masks)
+    assert score.as_dict() == {"loss": score.loss, "perplexity": score.perplexity,
+                               "accuracy": score.accuracy, "masked_tokens": score.masked_tokens}
+
+
+def test_masked_lm_score_shape_errors(mlm_model: Any, masks: tuple[np.ndarray, np.ndarray]) -> None:
+    masked, labels = masks
+    with pytest.raises(ValueError, match="must be 2-D arrays of one shape"):
+        masked_lm_score(mlm_model, masked, labels[:, :-1])
+    with pytest.raises(ValueError, match="must be 2-D arrays of one shape"):
+        masked_lm_score(mlm_model, masked[0], labels[0])
+
+
+def test_masked_lm_score_needs_masked_tokens(mlm_model: Any, test_chunks: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=r"labels mark no masked token \(all -100\)"):
+        masked_lm_score(mlm_model, test_chunks, np.full_like(test_chunks, IGNORE_INDEX))
+
+
+# --------------------------------------------------------------------------- unigram_baseline
+
+
+def test_unigram_baseline_by_hand(bert_tokenizer: Any) -> None:
+    cls, sep, pad = bert_tokenizer.cls_token_id, bert_tokenizer.sep_token_id, bert_tokenizer.pad_token_id
+    a, b, c = 2000, 2001, 2002
+    train = np.array([[cls, a, a, a, b, sep], [cls, a, b, c, sep, pad]])  # a: 4, b: 2, c: 1; specials ignored
+    labels = np.array([[IGNORE_INDEX, a, IGNORE_INDEX, b, IGNORE_INDEX, IGNORE_INDEX],
+                       [IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, c, IGNORE_INDEX, IGNORE_INDEX]])
+    vocab = len(bert_tokenizer)
+    total = 7 + vocab  # add-one smoothing over the whole vocabulary
+    expected_loss = -(math.log(5 / total) + math.log(3 / total) + math.log(2 / total)) / 3
+    score = unigram_baseline(train, labels, bert_tokenizer)
+    assert isinstance(score, MaskedLMScore)
+    assert score.masked_tokens == 3
+    assert score.accuracy == pytest.approx(1 / 3)  # always guessing a: right once
+    assert score.loss == pytest.approx(expected_loss)
+    assert score.perplexity == pytest.approx(math.exp(expected_loss))
+
+
+def test_unigram_baseline_on_the_corpus(bert_tokenizer: Any, news_corpus: Any,
+                                        masks: tuple[np.ndarray, np.ndarray]) -> None:
+    train = chunk_texts(news_corpus["train"]["text"][:40], bert_tokenizer, chunk_size=128)
+    score = unigram_baseline(train, masks[1], bert_tokenizer)
+    assert score.masked_tokens == int((masks[1] != IGNORE_INDEX).sum())
+    assert 0.0 < score.accuracy < 0.5
+    assert 1.0 < score.perplexity < len(bert_tokenizer)  # better than a uniform guess
+
+
+def test_unigram_baseline_errors(bert_tokenizer: Any) -> None:
+    train = np.array([101, 2000, 2001, 102])
+    with pytest.raises(ValueError, match=r"labels mark no masked token"):
+        unigram_baseline(train, np.full((1, 4), IGNORE_INDEX), bert_tokenizer)
+    with pytest.raises(ValueError, match="train_ids holds no ordinary token"):
+        unigram_baseline(np.array([101, 102, 0]), np.array([[2000]]), bert_tokenizer)
+    with pytest.raises(TypeError, match="train_ids must hold integer token ids"):
+        unigram_baseline(train.astype(float), np.array([[2000]]), bert_tokenizer)

@@ -1,0 +1,438 @@
+"""mlm_tutorial.notebook_tools and mlm_tutorial.colab, plus the nbval stderr filter in conftest.py."""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import subprocess
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from mlm_tutorial import colab, notebook_tools
+from mlm_tutorial.colab import INSTALL_TAG, REPOSITORY_URL, colab_badge_url, install_cell_source
+from mlm_tutorial.notebook_tools import (
+    CODE_PLACEHOLDER,
+    MARKDOWN_PLACEHOLDER,
+    TABLE_END,
+    TABLE_START,
+    NotebookInfo,
+    first_code_cell,
+    notebook_info,
+    notebook_paths,
+    readme_table,
+    readme_with_table,
+    student_copy,
+    sync_install_cell,
+)
+from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV, project_root
+
+
+def _header(number: str, title: str, teaches: str, minutes: int) -> str:
+    return (
+        f"# {number} · {title}\n"
+        f"> {teaches}\n\n"
+        f"**Estimated time:** {minutes} minutes (offline run: about 20 s on 2 CPU cores)\n\n"
+        "## Learning goals\n- one\n- two"
+    )
+
+
+def _notebook(*cells: Any) -> NotebookNode:
+    notebook = new_notebook(cells=list(cells))
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return notebook
+
+
+def _executed_code(source: str, text: str, tags: list[str] | None = None) -> NotebookNode:
+    cell = new_code_cell(source, metadata={"tags": tags or []}, execution_count=1)
+    cell.outputs = [new_output("stream", name="stdout", text=text)]
+    return cell
+
+
+@pytest.fixture
+def series_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A miniature checkout: data/, notebooks/ with two notebooks and a stray file, a README."""
+    (tmp_path / "data").mkdir()
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    first = _notebook(new_markdown_cell(_header("00", "Setup", "Load the corpus offline.", 10)),
+                      new_code_cell("x = 1"))
+    second = _notebook(new_markdown_cell(_header("01", "Tokens", "Turn text into ids.", 25)),
+                       new_code_cell("y = 2"))
+    nbformat.write(first, str(folder / "00_setup.ipynb"))
+    nbformat.write(second, str(folder / "01_tokens.ipynb"))
+    nbformat.write(second, str(folder / "scratch.ipynb"))  # not part of the series
+    (tmp_path / "README.md").write_text(f"# Series\n\nIntro.\n\n{TABLE_START}\nold table\n{TABLE_END}\n\nFooter.\n")
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    return tmp_path
+
+
+# --------------------------------------------------------------------------- student copies
+
+
+def test_student_copy_empties_solutions_and_clears_outputs() -> None:
+    notebook = _notebook(
+        new_markdown_cell("## Exercises\nWhat is 2 + 2?"),
+        _executed_code("print('lesson')", "lesson\n"),
+        new_code_cell("answer = None  # your code", metadata={"tags": []}),
+        _executed_code("answer = 4\nprint(check(answer))", "Correct\n", tags=["solution"]),
+        new_markdown_cell("The answer is 4 because ...", metadata={"tags": ["solution"]}),
+    )
+    original = copy.deepcopy(notebook)
+    student = student_copy(notebook)
+    cells = student.cells
+    assert cells[0].source == original.cells[0].source
+    assert cells[1].source == "print('lesson')"
+    assert cells[3].source == CODE_PLACEHOLDER
+    assert cells[3].metadata["tags"] == ["solution"]
+    assert cells[4].source == MARKDOWN_PLACEHOLDER
+    for cell in cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == []
+            assert cell.execution_count is None
+    nbformat.validate(student)
+    assert notebook == original  # the teacher's notebook is untouched
+
+
+# --------------------------------------------------------------------------- README table
+
+
+def test_notebook_paths_lists_the_series_in_order(series_root: Path) -> None:
+    folder = series_root / "notebooks"
+    nbformat.write(_notebook(), str(folder / "10_later.ipynb"))
+    nbformat.write(_notebook(), str(folder / "2_short.ipynb"))
+    nbformat.write(_notebook(), str(folder / "03_Upper.ipynb"))
+    assert [p.name for p in notebook_paths(folder)] == ["00_setup.ipynb", "01_tokens.ipynb", "10_later.ipynb"]
+    assert notebook_paths() == notebook_paths(folder)  # default: <root>/notebooks
+
+
+def test_notebook_paths_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        notebook_paths(tmp_path / "nope")
+
+
+def test_notebook_info_reads_the_first_markdown_cell(series_root: Path) -> None:
+    info = notebook_info(series_root / "notebooks" / "01_tokens.ipynb")
+    assert info == NotebookInfo(
+        path="notebooks/01_tokens.ipynb",
+        title="01 · Tokens",
+        teaches="Turn text into ids.",
+        minutes="25 minutes (offline run: about 20 s on 2 CPU cores)",
+    )
+
+
+def test_notebook_info_without_markdown(tmp_path: Path) -> None:
+    path = tmp_path / "05_x.ipynb"
+    nbformat.write(_notebook(new_code_cell("1")), str(path))
+    with pytest.raises(ValueError, match="05_x.ipynb has no markdown cell"):
+        notebook_info(path, root=tmp_path)
+
+
+def test_notebook_info_names_what_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "05_x.ipynb"
+    nbformat.write(_notebook(new_markdown_cell("# 05 · Title only\n\nSome prose.")), str(path))
+    with pytest.raises(ValueError, match=r"lacks '> summary', 'Estimated time:'"):
+        notebook_info(path, root=tmp_path)
+
+
+def test_readme_table(series_root: Path) -> None:
+    lines = readme_table().splitlines()
+    assert lines[0] == "| # | notebook | what it teaches | time | Colab |"
+    assert len(lines) == 4  # header, rule, two notebooks (scratch.ipynb is not in the series)
+    assert lines[2].startswith("| 00 | [00 · Setup](notebooks/00_setup.ipynb) | Load the corpus offline. | 10 minutes")
+    assert f"({colab_badge_url('notebooks/01_tokens.ipynb')})" in lines[3]
+    assert readme_table(series_root) == readme_table()
+
+
+def test_readme_with_table_replaces_only_the_table() -> None:
+    readme = f"head\n{TABLE_START}\nold\n{TABLE_END}\ntail\n"
+    once = readme_with_table(readme, "| new |")
+    assert once == f"head\n{TABLE_START}\n| new |\n{TABLE_END}\ntail\n"
+    assert readme_with_table(once, "| new |") == once
+
+
+def test_readme_with_table_needs_markers() -> None:
+    with pytest.raises(ValueError, match="lacks the markers"):
+        readme_with_table("# README without markers\n", "| t |")
+
+
+def test_cli_readme_and_sync(series_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert notebook_tools.main(["readme"]) == 0
+    readme = (series_root / "README.md").read_text()
+    assert readme.startswith("# Series\n\nIntro.\n\n")
+    assert readme.endswith("\n\nFooter.\n")
+    assert "old table" not in readme
+    assert readme_table() in readme
+
+    assert notebook_tools.main(["sync"]) == 0
+    assert notebook_tools.main(["sync"]) == 0  # second run: nothing to do
+    printed = capsys.readouterr().out
+    assert printed.count("updated 00_setup.ipynb") == 1
+    assert printed.count("updated 01_tokens.ipynb") == 1
+    synced = nbformat.read(str(series_root / "notebooks" / "00_setup.ipynb"), as_version=4)
+    assert synced.cells[1].source == install_cell_source()
+    scratch = nbformat.read(str(series_root / "notebooks" / "scratch.ipynb"), as_version=4)
+    assert INSTALL_TAG not in str(scratch)  # only the series is touched
+
+
+# --------------------------------------------------------------------------- install cells
+
+
+def test_sync_install_cell_inserts_after_the_title_and_is_idempotent() -> None:
+    notebook = _notebook(new_markdown_cell("# 00 · T"), new_code_cell("x = 1"))
+    assert sync_install_cell(notebook) is True
+    assert [c.cell_type for c in notebook.cells] == ["markdown", "code", "code"]
+    install = notebook.cells[1]
+    assert install.source == install_cell_source()
+    assert install.metadata["tags"] == [INSTALL_TAG]
+    assert first_code_cell(notebook) is install
+    snapshot = copy.deepcopy(notebook)
+    assert sync_install_cell(notebook) is False
+    assert notebook == snapshot
+    nbformat.validate(notebook)
+
+
+def test_sync_install_cell_repairs_an_edited_cell() -> None:
+    notebook = _notebook(new_markdown_cell("# 00 · T"))
+    sync_install_cell(notebook)
+    notebook.cells[1].source = "# edited by hand\n"
+    assert sync_install_cell(notebook) is True
+    assert notebook.cells[1].source == install_cell_source()
+    assert len(notebook.cells) == 2
+
+
+def test_sync_install_cell_without_title_or_install_tag() -> None:
+    notebook = _notebook(new_code_cell("x = 1"))
+    assert sync_install_cell(notebook) is True
+    assert notebook.cells[0].metadata["tags"] == [INSTALL_TAG]
+    assert notebook.cells[1].source == "x = 1"  # an untagged first code cell is kept, not overwritten
+    assert first_code_cell(_notebook(new_markdown_cell("only prose"))) is None
+
+
+# --------------------------------------------------------------------------- running notebooks
+
+
+def test_run_all_writes_every_format_and_counts_failures(series_root: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "build"
+    monkeypatch.setenv(BUILD_ENV, str(out))
+    folder = series_root / "notebooks"
+    for path in folder.glob("*.ipynb"):
+        path.unlink()
+    good = _notebook(new_markdown_cell(_header("00", "Ok", "Print.", 1)),
+                     new_code_cell("print(6 * 7)"),
+                     new_code_cell("answer = 42", metadata={"tags": ["solution"]}))
+    bad = _notebook(new_markdown_cell(_header("01", "Broken", "Fail.", 1)), new_code_cell("1 / 0"))
+    nbformat.write(good, str(folder / "00_ok.ipynb"))
+    nbformat.write(bad, str(folder / "01_broken.ipynb"))
+    before = {p: p.read_bytes() for p in folder.iterdir()}
+
+    assert notebook_tools.run_all() == 1
+    executed = nbformat.read(str(out / "notebooks" / "00_ok.ipynb"), as_version=4)
+    assert executed.cells[1].outputs[0]["text"] == "42\n"
+    student = nbformat.read(str(out / "student" / "00_ok.ipynb"), as_version=4)
+    assert student.cells[2].source == CODE_PLACEHOLDER
+    assert student.cells[1].outputs == []
+    for name in ("00_ok", "01_broken"):
+        assert (out / "html" / f"{name}.html").stat().st_size > 0
+        assert (out / "slides" / f"{name}.slides.html").stat().st_size > 0
+    broken = nbformat.read(str(out / "notebooks" / "01_broken.ipynb"), as_version=4)
+    assert broken.cells[1].outputs[-1]["ename"] == "ZeroDivisionError"  # the build copy shows where it failed
+    printed = capsys.readouterr().out
+    assert "00_ok.ipynb ok in" in printed
+    assert "01_broken.ipynb FAILED: ZeroDivisionError: division by zero in" in printed  # no colour codes
+    assert "1 ok, 1 failed" in printed
+    assert {p: p.read_bytes() for p in folder.iterdir()} == before  # sources only read
+
+
+def test_run_all_unknown_selection(series_root: Path) -> None:
+    with pytest.raises(ValueError, match=r"no notebook matches \['99_'\]"):
+        notebook_tools.run_all(["99_"])
+
+
+# --------------------------------------------------------------------------- Colab
+
+
+def test_install_cell_does_nothing_off_colab(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.setenv(ROOT_ENV, str(project_root()))  # so that the next line is undone after the test
+    monkeypatch.delenv(ROOT_ENV)
+    exec(compile(install_cell_source(), "install-cell", "exec"), {})
+    assert calls == []
+    assert ROOT_ENV not in os.environ
+
+
+def test_install_cell_on_colab_clones_and_installs(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: calls.append(list(args)))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setenv(ROOT_ENV, str(project_root()))  # so that the next line is undone after the test
+    monkeypatch.delenv(ROOT_ENV)
+    exec(compile(install_cell_source(), "install-cell", "exec"), {})
+    clone, install = calls
+    assert clone[:2] == ["git", "clone"]
+    assert REPOSITORY_URL in clone and colab.COLAB_CHECKOUT in clone
+    assert install[:4] == [sys.executable, "-m", "pip", "install"]
+    assert f"{colab.COLAB_CHECKOUT}/requirements-colab.txt" in install
+    assert os.environ[ROOT_ENV] == colab.COLAB_CHECKOUT
+
+
+def test_colab_requirements_keep_transformers_4() -> None:
+    pins = (project_root() / "requirements-colab.txt").read_text().splitlines()
+    transformers = [line for line in pins if line.startswith("transformers")]
+    assert len(transformers) == 1
+    assert transformers[0].startswith("transformers==4.")
+
+
+def test_colab_badge_url() -> None:
+    url = colab_badge_url("notebooks/03_masking.ipynb")
+    assert url == (f"https://colab.research.google.com/github/{colab.REPOSITORY}/blob/{colab.BRANCH}/"
+                   "notebooks/03_masking.ipynb")
+
+
+# --------------------------------------------------------------------------- nbval stderr filter (conftest.py)
+
+TF_STARTUP = (
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "I0000 00:00:1795449715.281354   13237 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
+    "GPU will not be used.\n"
+)
+LIBRARY_DEPRECATION = (
+    "/work/main/.venv/lib/python3.11/site-packages/tf_keras/src/losses.py:2976: DeprecationWarning: "
+    "The name tf.losses.sparse_softmax_cross_entropy is deprecated.\n"
+    "  warnings.warn(\n"
+)
+
+
+def _stderr(text: str) -> NotebookNode:
+    return new_output("stream", name="stderr", text=text)
+
+
+def _texts(outputs: list[Any]) -> list[tuple[str, str]]:
+    return [(o.get("name", o["output_type"]), o.get("text", "")) for o in outputs]
+
+
+def test_noise_only_stderr_is_dropped(drop_stderr_noise: Callable[..., list[Any]]) -> None:
+    outputs = [_stderr(TF_STARTUP), new_output("stream", name="stdout", text="ids: [101, 102]\n")]
+    assert _texts(drop_stderr_noise(outputs)) == [("stdout", "ids: [101, 102]\n")]
+
+
+def test_real_stderr_line_is_kept(drop_stderr_noise: Callable[..., list[Any]]) -> None:
+    real = "ValueError: chunk_size must be an int of at least 8, got 4.\n"
+    outputs = [_stderr(TF_STARTUP + real + LIBRARY_DEPRECATION)]
+    assert _texts(drop_stderr_noise(outputs)) == [("stderr", real)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2026-11-23 15:47:00.123456: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow binary "
+        "is optimized to use available CPU instructions.\n",
+        "WARNING:tensorflow:From /tmp/x.py:3: The name tf.losses is deprecated.\n",
+        "WARNING:absl:Found untraced functions such as _update_step_xla.\n",
+        "TensorFlow and JAX classes are deprecated and will be removed in Transformers v5. We recommend migrating "
+        "to PyTorch classes or pinning your version of Transformers.\n",
+        "All PyTorch model weights were used when initializing TFBertForMaskedLM.\n\n",
+        "All the weights of TFBertForMaskedLM were initialized from the PyTorch model.\n",
+        "All the layers of TFBertForMaskedLM were initialized from the model checkpoint at /home/x/model.\n",
+        "If your task is similar to the task the model of the checkpoint was trained on, you can already use "
+        "TFBertForMaskedLM for predictions without further training.\n",
+        "Map: 100%|██████████| 240/240 [00:00<00:00, 2150.31 examples/s]\n",
+        "Map: 240 examples [00:00, 2150.31 examples/s]\n",
+        "huggingface/tokenizers: The current process just got forked, after parallelism has already been used. "
+        "Disabling parallelism to avoid deadlocks...\nTo disable this warning, you can either:\n"
+        "\t- Avoid using `tokenizers` before the fork if possible\n"
+        "\t- Explicitly set the environment variable TOKENIZERS_PARALLELISM=(true | false)\n",
+    ],
+)
+def test_known_library_chatter_is_noise(drop_stderr_noise: Callable[..., list[Any]], line: str) -> None:
+    assert drop_stderr_noise([_stderr(line)]) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Some weights of TFBertForMaskedLM were not initialized from the model checkpoint and are newly "
+        "initialized: ['mlm___cls']\n",
+        "/tmp/ipykernel_1/123.py:3: UserWarning: the masking rate is above 0.5\n  warnings.warn(\n",
+        "/work/main/src/mlm_tutorial/setup.py:60: RuntimeWarning: TensorFlow was imported before notebook_setup()\n",
+        "WARNING:mlm_tutorial:something the learner must see\n",
+        "ERROR:tensorflow:the graph could not be built\n",
+        "Traceback (most recent call last):\n",
+        "Map: done\n",
+    ],
+)
+def test_other_stderr_is_not_noise(drop_stderr_noise: Callable[..., list[Any]], line: str) -> None:
+    kept = drop_stderr_noise([_stderr(line)])
+    assert len(kept) == 1
+    assert kept[0]["text"].splitlines()[0] == line.splitlines()[0]
+
+
+def test_a_real_tqdm_bar_is_noise(drop_stderr_noise: Callable[..., list[Any]]) -> None:
+    from nbval.plugin import coalesce_streams
+    from tqdm import tqdm
+
+    stream = io.StringIO()
+    for _ in tqdm(range(240), desc="Map", unit=" examples", file=stream, mininterval=0, ascii=False):
+        pass
+    raw = stream.getvalue()
+    assert "\r" in raw and "100%" in raw
+    merged = coalesce_streams([_stderr(raw)])  # what nbval does before comparing
+    assert drop_stderr_noise(merged) == []
+    assert drop_stderr_noise([_stderr(raw)]) == []  # also without nbval's carriage-return handling
+
+
+def test_errors_stdout_and_results_pass_through(drop_stderr_noise: Callable[..., list[Any]]) -> None:
+    error = new_output("error", ename="ValueError", evalue="bad", traceback=["ValueError: bad"])
+    stdout = new_output("stream", name="stdout", text=TF_STARTUP)  # stdout is never filtered
+    result = new_output("execute_result", data={"text/plain": "42"}, execution_count=1)
+    outputs = [error, stdout, result]
+    assert drop_stderr_noise(outputs) == outputs
+
+
+def test_filter_does_not_modify_its_input(drop_stderr_noise: Callable[..., list[Any]]) -> None:
+    outputs = [_stderr(TF_STARTUP + "real\n")]
+    snapshot = copy.deepcopy(outputs)
+    drop_stderr_noise(outputs)
+    assert outputs == snapshot
+
+
+def _nbval_cell() -> Any:
+    """Just enough of an nbval cell item to run nbval's own ``compare_outputs``."""
+    from nbval.plugin import IPyNbCell, nocolors
+
+    cell = types.SimpleNamespace(
+        parent=types.SimpleNamespace(skip_compare=("metadata", "traceback", "output_type", "name", "execution_count")),
+        colors=nocolors,
+        sanitize=lambda text: text,
+        format_output_compare=lambda key, left, right: None,
+    )
+    cell.compare_outputs = lambda test, ref, skip_compare=None: IPyNbCell.compare_outputs(cell, test, ref, skip_compare)
+    return cell
+
+
+def test_nbval_comparison_ignores_noise_but_not_errors(ignore_stderr_noise: Callable[[Any], None]) -> None:
+    stored = [new_output("stream", name="stdout", text="vocab 6000\n")]
+    fresh_noisy = [_stderr(TF_STARTUP), new_output("stream", name="stdout", text="vocab 6000\n")]
+    fresh_real = [_stderr(TF_STARTUP + "Exception ignored in: <function f>\n"),
+                  new_output("stream", name="stdout", text="vocab 6000\n")]
+
+    plain = _nbval_cell()
+    assert plain.compare_outputs(fresh_noisy, stored) is False  # nbval alone fails on the noise
+
+    cell = _nbval_cell()
+    ignore_stderr_noise(cell)
+    assert cell.compare_outputs(fresh_noisy, stored) is True
+    assert cell.compare_outputs(stored, fresh_noisy) is True  # noise stored in the notebook is ignored too
+    assert cell.compare_outputs(fresh_real, stored) is False
+    assert cell.compare_outputs([new_output("stream", name="stdout", text="vocab 5999\n")], stored) is False

@@ -1,0 +1,140 @@
+"""mlm_tutorial.paths: where the data and the build output are."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mlm_tutorial import paths
+from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV, build_dir, data_dir, project_root, record_metrics
+
+
+@pytest.fixture
+def no_root_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ROOT_ENV, raising=False)
+
+
+def test_project_root_is_the_checkout(no_root_override: None) -> None:
+    root = project_root()
+    assert (root / "data" / "news" / "train.csv").is_file()
+    assert (root / "src" / "mlm_tutorial" / "paths.py").is_file()
+    assert data_dir() == root / "data"
+
+
+def test_project_root_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    assert project_root() == tmp_path.resolve()
+    assert data_dir() == tmp_path.resolve() / "data"
+
+
+def test_project_root_env_without_data_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"MLM_TUTORIAL_ROOT=.*has no data/ folder"):
+        project_root()
+
+
+def test_session_builds_into_a_temporary_folder() -> None:
+    """conftest.py points the build folder away from the checkout for the whole session."""
+    assert os.environ.get(BUILD_ENV)
+    out = build_dir(create=False)
+    assert out == Path(os.environ[BUILD_ENV]).resolve()
+    assert project_root() not in out.parents
+
+
+def test_build_dir_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "out"
+    monkeypatch.setenv(BUILD_ENV, str(target))
+    assert build_dir() == target.resolve()
+    assert target.is_dir()
+
+
+def test_build_dir_create_false_does_not_create(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    target = tmp_path / "not-yet"
+    monkeypatch.setenv(BUILD_ENV, str(target))
+    assert build_dir(create=False) == target.resolve()
+    assert not target.exists()
+
+
+def test_build_dir_defaults_to_root_build(monkeypatch: pytest.MonkeyPatch, no_root_override: None) -> None:
+    monkeypatch.delenv(BUILD_ENV)
+    assert build_dir(create=False) == project_root() / "build"
+
+
+def test_record_metrics_writes_below_build_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path))
+    target = record_metrics("nb04", {"perplexity_before": 12.5})
+    assert target == tmp_path.resolve() / "metrics.json"
+    assert json.loads(target.read_text()) == {"nb04": {"perplexity_before": 12.5}}
+
+
+def test_record_metrics_merges_sections(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    record_metrics("nb03", {"masked": 0.15}, path=target)
+    record_metrics("nb04", {"perplexity": 40.0}, path=target)
+    record_metrics("nb04", {"perplexity": 30.0, "accuracy": 0.2}, path=target)
+    assert json.loads(target.read_text()) == {
+        "nb03": {"masked": 0.15},
+        "nb04": {"perplexity": 30.0, "accuracy": 0.2},  # a section is replaced as a whole
+    }
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left behind
+
+
+def test_record_metrics_accepts_a_string_path(tmp_path: Path) -> None:
+    target = record_metrics("s", {"x": 1}, path=str(tmp_path / "m.json"))
+    assert target == tmp_path / "m.json"
+    assert json.loads(target.read_text()) == {"s": {"x": 1}}
+
+
+@pytest.mark.parametrize("old", ["{not json", "[1, 2]"])
+def test_record_metrics_replaces_an_unreadable_file(tmp_path: Path, old: str) -> None:
+    target = tmp_path / "metrics.json"
+    target.write_text(old)
+    record_metrics("nb04", {"loss": 1.0}, path=target)
+    assert json.loads(target.read_text()) == {"nb04": {"loss": 1.0}}
+
+
+def test_record_metrics_crash_keeps_the_old_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    record_metrics("nb03", {"masked": 0.15}, path=target)
+    before = target.read_text()
+
+    def crash(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(paths.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        record_metrics("nb04", {"perplexity": 30.0}, path=target)
+    assert target.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_record_metrics_unserializable_values_keep_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    record_metrics("nb03", {"masked": 0.15}, path=target)
+    before = target.read_text()
+    with pytest.raises(TypeError):
+        record_metrics("nb04", {"ids": {1, 2}}, path=target)
+    assert target.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "error", "match"),
+    [
+        ("", {"a": 1}, ValueError, "section must be a non-empty string"),
+        (None, {"a": 1}, ValueError, "section must be a non-empty string"),
+        ("nb04", [("a", 1)], TypeError, "values must be a dict, got list"),
+    ],
+)
+def test_record_metrics_validates(tmp_path: Path, section: object, values: object, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        record_metrics(section, values, path=tmp_path / "m.json")  # type: ignore[arg-type]
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_record_metrics_rejects_a_bad_path(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="path must be a file path or None, got int"):
+        record_metrics("s", {"x": 1}, path=3)  # type: ignore[arg-type]

@@ -1,0 +1,166 @@
+"""mlm_tutorial.setup: the one call at the top of every notebook."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+from mlm_tutorial import setup
+from mlm_tutorial.setup import (
+    SetupReport,
+    notebook_setup,
+    on_colab,
+    prepare_environment,
+    seed_everything,
+    silence_libraries,
+)
+
+
+def _draws() -> tuple[float, np.ndarray, np.ndarray]:
+    import tensorflow as tf
+
+    return random.random(), np.random.rand(4), tf.random.uniform([4]).numpy()
+
+
+def test_notebook_setup_reports_versions(capsys: pytest.CaptureFixture[str]) -> None:
+    import tensorflow as tf
+    import transformers
+
+    report = notebook_setup(seed=3)
+    assert report.seed == 3
+    assert report.on_colab is False
+    assert report.gpus == len(tf.config.list_physical_devices("GPU"))
+    assert list(report.versions) == ["python", "tensorflow", "tf-keras", "transformers", "datasets"]
+    assert report.versions["transformers"] == transformers.__version__
+    assert report.versions["transformers"].startswith("4.")
+    printed = capsys.readouterr().out
+    assert printed.strip() == str(report)
+    assert f"transformers {transformers.__version__}" in printed
+    assert "seed         3" in printed
+
+
+def test_notebook_setup_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    notebook_setup(verbose=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_notebook_setup_seeds_reproducibly() -> None:
+    notebook_setup(seed=11, verbose=False)
+    first = _draws()
+    notebook_setup(seed=11, verbose=False)
+    second = _draws()
+    notebook_setup(seed=12, verbose=False)
+    other = _draws()
+    assert first[0] == second[0]
+    np.testing.assert_array_equal(first[1], second[1])
+    np.testing.assert_array_equal(first[2], second[2])
+    assert first[0] != other[0]
+    assert not np.array_equal(first[2], other[2])
+
+
+def test_notebook_setup_refuses_transformers_5(monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers
+
+    monkeypatch.setattr(transformers, "__version__", "5.0.0")
+    with pytest.raises(RuntimeError, match=r"transformers 5\.0\.0 has no TensorFlow classes.*requirements\.txt"):
+        notebook_setup(verbose=False)
+
+
+def test_notebook_setup_reports_colab(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert on_colab() is True
+    report = notebook_setup(verbose=False)
+    assert report.on_colab is True
+    assert "on Colab     yes" in str(report)
+
+
+def test_on_colab_false_here() -> None:
+    assert "google.colab" not in sys.modules
+    assert on_colab() is False
+
+
+def test_setup_report_text() -> None:
+    report = SetupReport(seed=5, on_colab=False, gpus=2, versions={"python": "3.11.7", "tensorflow": "2.21.0"})
+    assert str(report).splitlines() == [
+        "python       3.11.7",
+        "tensorflow   2.21.0",
+        "on Colab     no",
+        "GPU          2 GPU(s)",
+        "seed         5",
+    ]
+    cpu = SetupReport(seed=5, on_colab=False, gpus=0, versions={})
+    assert "GPU          none (CPU only" in str(cpu)
+
+
+def test_prepare_environment_sets_missing_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")  # a value the user chose is kept
+    prepare_environment()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "1"
+
+
+def test_prepare_environment_warns_when_tensorflow_came_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tensorflow  # noqa: F401  (the situation being tested: TF already imported)
+
+    monkeypatch.delenv("TF_USE_LEGACY_KERAS")
+    with pytest.warns(RuntimeWarning, match=r"TensorFlow was imported before notebook_setup\(\)"):
+        prepare_environment()
+    assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
+
+
+def test_prepare_environment_silent_when_keras_2_is_set() -> None:
+    assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare_environment()
+
+
+@pytest.mark.parametrize("seed", [-1, True, 1.5, "3", None])
+def test_seed_everything_validates(seed: object) -> None:
+    with pytest.raises(ValueError, match=r"seed must be a non-negative int, got"):
+        seed_everything(seed)  # type: ignore[arg-type]
+
+
+def test_seed_everything_without_notebook_setup() -> None:
+    seed_everything(99, deterministic=False)
+    first = _draws()
+    seed_everything(99, deterministic=False)
+    second = _draws()
+    np.testing.assert_array_equal(first[2], second[2])
+    assert first[0] == second[0]
+
+
+def test_silence_libraries() -> None:
+    import datasets
+    import transformers
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_libraries()
+        warnings.warn("TensorFlow and JAX classes are deprecated and will be removed in Transformers v5.", UserWarning)
+        warnings.warn("a real problem the learner must see", UserWarning)
+    assert [str(w.message) for w in caught] == ["a real problem the learner must see"]
+    assert transformers.logging.get_verbosity() == transformers.logging.ERROR
+    assert not transformers.utils.logging.is_progress_bar_enabled()
+    assert not datasets.is_progress_bar_enabled()
+    assert logging.getLogger("tensorflow").level == logging.ERROR
+
+
+def test_library_versions_match_modules() -> None:
+    import tensorflow as tf
+    import tf_keras
+
+    versions = setup.library_versions()
+    assert versions["tensorflow"] == tf.__version__
+    assert versions["tf-keras"] == tf_keras.__version__
+    # tf-keras must match TensorFlow's minor version (stack.md).
+    assert versions["tf-keras"].split(".")[:2] == versions["tensorflow"].split(".")[:2]

@@ -1,0 +1,558 @@
+"""Tests of mlm_tutorial.training (notebook 04) on the bundled model and tiny random models."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlm_tutorial.setup import notebook_setup
+
+notebook_setup(verbose=False)
+
+import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
+
+from mlm_tutorial import training as T  # noqa: E402
+from mlm_tutorial.evaluation import fixed_masks, masked_lm_score  # noqa: E402
+from mlm_tutorial.masking import IGNORE_INDEX  # noqa: E402
+from mlm_tutorial.resources import (  # noqa: E402
+    bundled_model_dir,
+    load_mlm_model,
+    load_news_corpus,
+    load_tokenizer,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer("auto")
+
+
+@pytest.fixture(scope="module")
+def roberta_tokenizer():
+    return load_tokenizer("auto", family="roberta")
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_news_corpus("auto")
+
+
+@pytest.fixture(scope="module")
+def business(corpus, tokenizer):
+    return T.domain_chunks(corpus, tokenizer, "business", chunk_size=32)
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return load_mlm_model("auto")
+
+
+def no_dropout_bundled():
+    from transformers import TFAutoModelForMaskedLM
+
+    return TFAutoModelForMaskedLM.from_pretrained(str(bundled_model_dir()), hidden_dropout_prob=0.0,
+                                                  attention_probs_dropout_prob=0.0)
+
+
+def tiny_model(kind: str, tok):
+    """A one-layer random masked LM of the given family, sized for tests."""
+    import transformers as tr
+
+    common = dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id)
+    if kind == "distilbert":
+        config = tr.DistilBertConfig(dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=64,
+                                     dropout=0.0, attention_dropout=0.0, **common)
+        model = tr.TFDistilBertForMaskedLM(config)
+    elif kind == "roberta":
+        config = tr.RobertaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                  max_position_embeddings=70, hidden_dropout_prob=0.0,
+                                  attention_probs_dropout_prob=0.0, bos_token_id=tok.bos_token_id,
+                                  eos_token_id=tok.eos_token_id, **common)
+        model = tr.TFRobertaForMaskedLM(config)
+    else:
+        config = tr.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                               max_position_embeddings=64, hidden_dropout_prob=0.0,
+                               attention_probs_dropout_prob=0.0, **common)
+        model = tr.TFBertForMaskedLM(config)
+    model(model.dummy_inputs)
+    return model
+
+
+def first_batch(rows, tok, batch_size=4, seed=42):
+    return next(iter(T.training_dataset(rows, tok, batch_size, 3, seed=seed)))
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def test_profile_default_is_quick_and_env_selects(monkeypatch):
+    monkeypatch.delenv(T.PROFILE_ENV, raising=False)
+    assert T.get_profile().name == "quick"
+    monkeypatch.setenv(T.PROFILE_ENV, "full")
+    assert T.get_profile().name == "full"
+    assert T.get_profile("quick").name == "quick"
+    monkeypatch.setenv(T.PROFILE_ENV, "huge")
+    with pytest.raises(ValueError, match="huge.*MLM_TUTORIAL_PROFILE.*full"):
+        T.get_profile()
+
+
+def test_profiles_keep_warmup_short():
+    for profile in T.PROFILES.values():
+        assert 0 < profile.warmup_ratio < 0.5
+        assert profile.expected_time and profile.batch_size >= 1 and profile.epochs >= 1
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_category_label():
+    assert T.category_label("business") == 1
+    assert T.category_label("Sport ") == 2
+    assert T.category_label(4) == 4
+    with pytest.raises(ValueError, match="'finance'.*business"):
+        T.category_label("finance")
+    with pytest.raises(ValueError, match="category id 9"):
+        T.category_label(9)
+    with pytest.raises(TypeError):
+        T.category_label(True)
+
+
+def test_domain_chunks_are_packed_business_text(corpus, tokenizer, business):
+    assert business.category == "business" and business.label == 1
+    assert business.train_rows.shape[1] == 32 and business.validation_rows.shape[1] == 32
+    assert not (business.train_rows == tokenizer.pad_token_id).any()
+    assert (business.train_rows[:, 0] == tokenizer.cls_token_id).all()
+    assert business.train_tokens == business.train_rows.size
+    # Held-out rows come from the test split: the first test article's opening ids start them.
+    test_text = [t for t, lab in zip(corpus["test"]["text"], corpus["test"]["label"]) if lab == 1][0]
+    opening = tokenizer(test_text, add_special_tokens=False)["input_ids"][:10]
+    assert business.validation_rows[0, 1:11].tolist() == opening
+    with pytest.raises(ValueError, match="chunk_size"):
+        T.domain_chunks(corpus, tokenizer, "business", chunk_size=4)
+    with pytest.raises(ValueError, match="DatasetDict with a 'test' split"):
+        T.domain_chunks({"train": corpus["train"]}, tokenizer)
+    with pytest.raises(ValueError, match="columns 'text' and 'label'"):
+        T.domain_chunks({"train": [], "test": []}, tokenizer)
+
+
+def test_category_chunks_all_five(corpus, tokenizer):
+    rows = T.category_chunks(corpus, tokenizer, "test", chunk_size=64, max_chunks=3)
+    assert list(rows) == ["tech", "business", "sport", "entertainment", "politics"]
+    assert all(r.shape == (3, 64) for r in rows.values())
+    with pytest.raises(ValueError, match="split"):
+        T.category_chunks(corpus, tokenizer, "validation")
+
+
+def test_steps_per_epoch_validates():
+    assert T.steps_per_epoch(90, 16) == 5
+    with pytest.raises(ValueError, match="batch_size 20 is larger than the 10"):
+        T.steps_per_epoch(10, 20)
+    with pytest.raises(TypeError, match="batch_size"):
+        T.steps_per_epoch(10, 2.5)
+
+
+def _originals(batch):
+    ids, labels = batch["input_ids"].numpy(), batch["labels"].numpy()
+    return np.where(labels != IGNORE_INDEX, labels, ids)
+
+
+def test_training_dataset_is_keyed_on_the_step(tokenizer, business):
+    rows = business.train_rows[:12]
+    full = list(T.training_dataset(rows, tokenizer, 4, 9, seed=7))
+    again = list(T.training_dataset(rows, tokenizer, 4, 9, seed=7))
+    resumed = list(T.training_dataset(rows, tokenizer, 4, 9, seed=7, start_step=5))
+    assert len(full) == 9 and len(resumed) == 4
+    for a, b in zip(full, again):
+        assert (a["input_ids"].numpy() == b["input_ids"].numpy()).all()
+    for a, b in zip(full[5:], resumed):
+        assert (a["labels"].numpy() == b["labels"].numpy()).all()
+        assert (a["input_ids"].numpy() == b["input_ids"].numpy()).all()
+    # Each epoch (3 steps of 4) visits all 12 rows once, in a new order, with fresh masks.
+    for epoch in range(3):
+        seen = np.concatenate([_originals(b) for b in full[3 * epoch:3 * epoch + 3]])
+        assert sorted(map(tuple, seen)) == sorted(map(tuple, rows))
+    assert not (_originals(full[0]) == _originals(full[3])).all()
+    assert not (full[0]["labels"].numpy() == full[3]["labels"].numpy()).all()
+    masked_share = np.mean(np.concatenate([b["labels"].numpy().ravel() for b in full]) != IGNORE_INDEX)
+    assert 0.08 < masked_share < 0.22
+    other_seed = next(iter(T.training_dataset(rows, tokenizer, 4, 9, seed=8)))
+    assert not (other_seed["labels"].numpy() == full[0]["labels"].numpy()).all()
+
+
+def test_training_dataset_validates(tokenizer, business):
+    with pytest.raises(ValueError, match="start_step 5 must be below total_steps 5"):
+        T.training_dataset(business.train_rows, tokenizer, 4, 5, start_step=5)
+    with pytest.raises(ValueError, match="rows must be a non-empty 2-D"):
+        T.training_dataset(business.train_rows[0], tokenizer, 4, 5)
+    with pytest.raises(ValueError, match="strategy"):
+        T.training_dataset(business.train_rows, tokenizer, 4, 5, strategy="random")
+
+
+def test_evaluation_dataset_uses_fixed_masks(tokenizer, business):
+    data = T.evaluation_dataset(business.validation_rows, tokenizer, batch_size=8, seed=5)
+    ids = np.concatenate([b["input_ids"].numpy() for b in data])
+    expected, _ = fixed_masks(business.validation_rows, tokenizer, seed=5)
+    assert (ids == expected).all()
+    again = np.concatenate([b["input_ids"].numpy() for b in data])
+    assert (ids == again).all()
+
+
+# --------------------------------------------------------------------------- schedule and optimizer
+
+
+def test_plan_training_counts_steps():
+    plan = T.plan_training(90, 16, 12, 3e-4, warmup_ratio=0.1)
+    assert (plan.steps_per_epoch, plan.total_steps, plan.warmup_steps) == (5, 60, 6)
+    assert plan.warmup_steps < plan.total_steps and plan.fit_epochs == 12
+    assert "10% of training" in plan.describe()
+    assert T.plan_training(90, 16, 12, 3e-4, checkpoint_every=20).fit_epochs == 3
+    with pytest.raises(ValueError, match="checkpoint_every=7 does not divide the 60"):
+        T.plan_training(90, 16, 12, 3e-4, checkpoint_every=7)
+    with pytest.raises(ValueError, match="warmup_ratio"):
+        T.plan_training(90, 16, 12, 3e-4, warmup_ratio=1.0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        T.plan_training(90, 16, 12, 3.0)
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    schedule = T.make_schedule(1e-3, total_steps=100, warmup_steps=10)
+    values = T.schedule_values(schedule)
+    assert values.shape == (100,)
+    assert np.argmax(values) == 9 and values[9] == pytest.approx(1e-3)
+    assert values[0] == pytest.approx(1e-4)
+    assert (np.diff(values[:10]) > 0).all() and (np.diff(values[9:]) < 0).all()
+    assert 0 < values[-1] < 1e-4
+    assert float(schedule(100)) == 0.0
+    assert schedule.get_config() == {"peak": 1e-3, "warmup_steps": 10, "total_steps": 100}
+
+
+def test_schedule_refuses_a_warmup_that_never_ends():
+    # The best-known TF tutorial's numbers: 1,000 warm-up steps for 313 training steps.
+    with pytest.raises(ValueError, match=r"warmup_steps \(1000\) must be smaller than total_steps \(313\).*31"):
+        T.make_schedule(2e-5, total_steps=313, warmup_steps=1000)
+    with pytest.raises(TypeError, match="learning_rate"):
+        T.make_schedule("fast", 10, 1)
+
+
+def test_make_optimizer(monkeypatch):
+    optimizer = T.make_optimizer(T.make_schedule(1e-3, 10, 1), weight_decay=0.02)
+    assert isinstance(optimizer, tf_keras.optimizers.AdamW)
+    assert optimizer.weight_decay == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="weight_decay"):
+        T.make_optimizer(1e-3, weight_decay=-1)
+    with pytest.raises(TypeError, match="schedule"):
+        T.make_optimizer("adam")
+
+
+# --------------------------------------------------------------------------- hardware
+
+
+def test_mixed_precision_stays_float32_on_cpu(capsys):
+    assert T.configure_mixed_precision() == "float32"
+    assert tf_keras.mixed_precision.global_policy().name == "float32"
+    assert "no GPU" in capsys.readouterr().out
+    with pytest.raises(TypeError, match="enable"):
+        T.configure_mixed_precision(enable="yes")
+
+
+def test_choose_strategy_on_one_cpu(capsys):
+    strategy = T.choose_strategy()
+    assert strategy.num_replicas_in_sync == 1
+    assert "CPU only" in capsys.readouterr().out
+
+
+MIRROR_SCRIPT = textwrap.dedent("""
+    import json
+    from mlm_tutorial.setup import prepare_environment
+    prepare_environment()
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from mlm_tutorial.setup import notebook_setup
+    notebook_setup(verbose=False)
+    import numpy as np, tf_keras
+    from transformers import BertConfig, TFBertForMaskedLM
+    from mlm_tutorial import training as T
+    from mlm_tutorial.resources import load_news_corpus, load_tokenizer
+    tok = load_tokenizer("auto")
+    data = T.domain_chunks(load_news_corpus("auto"), tok, "business", 32)
+    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0, pad_token_id=tok.pad_token_id)
+    strategy = T.choose_strategy(verbose=False)
+
+    def run(chosen):
+        with chosen.scope():
+            tf.keras.utils.set_random_seed(0)
+            model = TFBertForMaskedLM(config)
+            model(model.dummy_inputs)
+            start = [w.numpy().copy() for w in model.weights]
+            trainer = T.build_trainer(model, tf_keras.optimizers.SGD(0.5))
+        val = T.evaluation_dataset(data.validation_rows[:8], tok, batch_size=8)
+        before = trainer.evaluate(val, verbose=0)
+        history = trainer.fit(T.training_dataset(data.train_rows[:16], tok, 8, 2, seed=3), epochs=1,
+                              steps_per_epoch=2, verbose=0)
+        change = max(float(np.abs(a - b.numpy()).max()) for a, b in zip(start, model.weights))
+        return model, before, history.history["loss"][0], int(trainer.optimizer.iterations.numpy()), change
+
+    mirrored = run(strategy)
+    single = run(tf.distribute.get_strategy())
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(mirrored[0].get_weights(), single[0].get_weights()))
+    print("RESULT " + json.dumps({
+        "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
+        "val": [mirrored[1], single[1]], "loss": [mirrored[2], single[2]], "iterations": mirrored[3],
+        "change": mirrored[4], "weight_diff": diff}))
+""")
+
+
+def test_fast_path_on_two_replicas_matches_one_device():
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", MIRROR_SCRIPT], capture_output=True, text=True, env=env,
+                          timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    result = json.loads(lines[-1][len("RESULT "):])
+    assert result["strategy"] == "MirroredStrategy" and result["replicas"] == 2
+    assert result["iterations"] == 2 and result["change"] > 1e-4
+    # The loss is the mean over the masked tokens of the whole global batch, not a mean of replica means.
+    assert result["val"][0] == pytest.approx(result["val"][1], rel=1e-6)
+    assert result["loss"][0] == pytest.approx(result["loss"][1], rel=1e-6)
+    assert result["weight_diff"] < 1e-6
+
+
+# --------------------------------------------------------------------------- the fast path
+
+
+@pytest.mark.parametrize("kind", ["bundled-bert", "distilbert", "roberta"])
+def test_fast_loss_and_gradients_equal_the_stock_model(kind, bert, tokenizer, roberta_tokenizer, corpus):
+    tok = roberta_tokenizer if kind == "roberta" else tokenizer
+    model = bert if kind == "bundled-bert" else tiny_model(kind, tok)
+    rows = T.domain_chunks(corpus, tok, "business", chunk_size=32).train_rows[:8]
+    batch = first_batch(rows, tok, batch_size=4)
+    trainer = T.fast_masked_lm(model)
+    fast = trainer.batch_loss(batch)
+    stock = model(input_ids=batch["input_ids"], labels=batch["labels"], training=False).loss
+    assert float(fast) == pytest.approx(float(stock[0]), rel=1e-5)
+    if kind == "bundled-bert":
+        return
+    with tf.GradientTape(persistent=True) as tape:
+        fast = trainer.batch_loss(batch, training=True)
+        stock = model(input_ids=batch["input_ids"], labels=batch["labels"], training=True).loss[0]
+    variables = model.trainable_variables
+    for variable, a, b in zip(variables, tape.gradient(fast, variables), tape.gradient(stock, variables)):
+        np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy(),
+                                   rtol=1e-4, atol=1e-6, err_msg=variable.name)
+
+
+def test_fixed_shape_gathering_for_tpus(tokenizer, business):
+    model = tiny_model("bert", tokenizer)
+    batch = first_batch(business.train_rows[:8], tokenizer, batch_size=4)
+    exact = T.fast_masked_lm(model)
+    fixed = T.fast_masked_lm(model, max_masked_fraction=0.5)
+    assert float(fixed.batch_loss(batch)) == pytest.approx(float(exact.batch_loss(batch)), rel=1e-6)
+    logits, targets, weights = fixed.masked_logits(batch)
+    assert logits.shape == (4 * 16, model.config.vocab_size)
+    assert int(tf.reduce_sum(weights)) == int(tf.reduce_sum(tf.cast(batch["labels"] != IGNORE_INDEX, tf.int32)))
+    # A small cap keeps the first masked tokens of each row only, and still trains.
+    capped = T.fast_masked_lm(model, max_masked_fraction=0.05)
+    assert capped.masked_logits(batch)[0].shape[0] == 4 * 2
+    trainer = T.build_trainer(model, tf_keras.optimizers.SGD(0.1), max_masked_fraction=0.5)
+    history = trainer.fit(T.training_dataset(business.train_rows[:8], tokenizer, 4, 2), epochs=1,
+                          steps_per_epoch=2, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    with pytest.raises(ValueError, match="max_masked_fraction"):
+        T.fast_masked_lm(model, max_masked_fraction=1.5)
+
+
+def test_fast_path_rejects_what_it_cannot_handle():
+    with pytest.raises(TypeError, match="transformers TF masked LM"):
+        T.fast_masked_lm(object())
+    with pytest.raises(TypeError, match="fast_head"):
+        T.build_trainer(object(), None, fast_head="yes")
+
+
+def test_fast_trainer_trains_the_underlying_model(tmp_path, tokenizer, business):
+    model = no_dropout_bundled()
+    start = [w.numpy().copy() for w in model.trainable_weights]
+    trainer = T.build_trainer(model, T.make_optimizer(T.make_schedule(1e-3, 2, 1)))
+    assert T.underlying_model(trainer) is model
+    history = trainer.fit(T.training_dataset(business.train_rows[:8], tokenizer, 4, 2), epochs=1, steps_per_epoch=2,
+                          verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert int(trainer.optimizer.iterations.numpy()) == 2
+    assert any(np.abs(a - b.numpy()).max() > 0 for a, b in zip(start, model.trainable_weights))
+    model.save_pretrained(str(tmp_path))
+    from transformers import TFAutoModelForMaskedLM
+
+    again = TFAutoModelForMaskedLM.from_pretrained(str(tmp_path))
+    ids = tf.constant(business.validation_rows[:2])
+    np.testing.assert_allclose(again(input_ids=ids).logits.numpy(), model(input_ids=ids).logits.numpy(), atol=1e-5)
+    # Full logits through the wrapper's call are the model's own.
+    np.testing.assert_allclose(trainer({"input_ids": ids}).numpy(), model(input_ids=ids).logits.numpy(), atol=1e-6)
+
+
+def test_validation_loss_is_the_token_weighted_masked_lm_score(bert, tokenizer, business):
+    trainer = T.build_trainer(bert, T.make_optimizer(1e-4), fast_head=True)
+    val_loss = trainer.evaluate(T.evaluation_dataset(business.validation_rows, tokenizer, batch_size=8), verbose=0)
+    masked, labels = fixed_masks(business.validation_rows, tokenizer)
+    assert val_loss == pytest.approx(masked_lm_score(bert, masked, labels).loss, rel=1e-5)
+
+
+def test_stock_path_is_one_argument_away(tokenizer, business):
+    model = no_dropout_bundled()
+    trainer = T.build_trainer(model, T.make_optimizer(T.make_schedule(1e-3, 2, 1)), fast_head=False)
+    assert trainer is model
+    history = trainer.fit(T.training_dataset(business.train_rows[:8], tokenizer, 4, 2), epochs=1,
+                          steps_per_epoch=2, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and int(model.optimizer.iterations.numpy()) == 2
+
+
+# --------------------------------------------------------------------------- checkpoints and resuming
+
+
+class StopAt(tf_keras.callbacks.Callback):
+    """Simulates an interruption: stop as soon as the optimizer has made ``step`` steps."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.step:
+            self.model.stop_training = True
+
+
+def _run(folder, plan, rows, tok, callbacks=(), run_config=None):
+    model = no_dropout_bundled()
+    optimizer = T.make_optimizer(T.schedule_for(plan))
+    trainer = T.build_trainer(model, optimizer)
+    keeper = T.CheckpointKeeper(folder, model, optimizer, plan.total_steps, plan.checkpoint_every,
+                                run_config=run_config, verbose=False)
+    result = T.fit_mlm(trainer, plan, rows, tok, checkpoints=keeper, callbacks=callbacks, verbose=0)
+    return model, optimizer, keeper, result
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 3, 1e-3, warmup_ratio=0.2)  # 2 steps per epoch, 6 steps
+    straight, straight_opt, _, done = _run(tmp_path / "a", plan, rows, tokenizer)
+    assert (done.start_step, done.end_step, done.epochs_run) == (0, 6, 3)
+    assert done.tokens == 6 * 4 * 32
+
+    _, cut_opt, keeper, cut = _run(tmp_path / "b", plan, rows, tokenizer, callbacks=[StopAt(3)])
+    assert cut.end_step == 3 and keeper.latest_step() == 2  # the cut epoch saved nothing
+    resumed, resumed_opt, _, rest = _run(tmp_path / "b", plan, rows, tokenizer)
+    assert (rest.start_step, rest.end_step, rest.epochs_run) == (2, 6, 2)
+    assert int(resumed_opt.iterations.numpy()) == int(straight_opt.iterations.numpy()) == 6
+    assert float(resumed_opt.learning_rate) == pytest.approx(float(straight_opt.learning_rate))
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+    # A finished run is not resumed: the next run starts from step 0 again.
+    _, _, keeper, fresh = _run(tmp_path / "a", plan, rows, tokenizer)
+    assert fresh.start_step == 0 and fresh.end_step == 6
+
+
+def test_checkpoints_from_other_settings_are_not_restored(tmp_path, tokenizer, business, capsys):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 2, 1e-3)
+    _run(tmp_path, plan, rows, tokenizer, callbacks=[StopAt(3)], run_config={"lr": 1})
+    model = no_dropout_bundled()
+    optimizer = T.make_optimizer(T.schedule_for(plan))
+    keeper = T.CheckpointKeeper(tmp_path, model, optimizer, plan.total_steps, plan.checkpoint_every,
+                                run_config={"lr": 2})
+    assert keeper.latest_step() == 2
+    assert keeper.restore() == 0
+    assert "other settings" in capsys.readouterr().out
+    assert keeper.latest_step() is None
+
+
+def test_checkpoint_keeper_and_fit_validate(tmp_path, tokenizer, business):
+    file = tmp_path / "file"
+    file.write_text("x")
+    model = no_dropout_bundled()
+    optimizer = T.make_optimizer(1e-3)
+    with pytest.raises(ValueError, match="is a file"):
+        T.CheckpointKeeper(file, model, optimizer, 4, 2)
+    plan = T.plan_training(8, 4, 1, 1e-3)
+    trainer = T.build_trainer(model, optimizer)
+    with pytest.raises(ValueError, match="train_rows has 12 chunks but the plan was made for 8"):
+        T.fit_mlm(trainer, plan, business.train_rows[:12], tokenizer)
+    with pytest.raises(TypeError, match="plan"):
+        T.fit_mlm(trainer, {"steps": 2}, business.train_rows[:8], tokenizer)
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def test_save_model_is_atomic(tmp_path, bert, tokenizer, monkeypatch):
+    target = tmp_path / "models" / "adapted"
+    assert T.save_model(bert, tokenizer, target) == target.resolve()
+    assert (target / "config.json").is_file() and (target / "tokenizer.json").is_file()
+    original = (target / "config.json").read_text()
+
+    def broken(self, folder, *args, **kwargs):
+        Path(folder, "tokenizer.json").write_text("{half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(tokenizer), "save_pretrained", broken)
+    with pytest.raises(OSError, match="disk full"):
+        T.save_model(bert, tokenizer, target)
+    monkeypatch.undo()
+    # The previous complete model is still there, untouched, and nothing half-written is left around it.
+    assert (target / "config.json").read_text() == original
+    assert json.loads((target / "tokenizer.json").read_text())
+    assert sorted(p.name for p in target.parent.iterdir()) == ["adapted"]
+    reloaded = load_mlm_model(str(target))
+    ids = tf.constant([[tokenizer.cls_token_id, tokenizer.mask_token_id, tokenizer.sep_token_id]])
+    np.testing.assert_allclose(reloaded(input_ids=ids).logits.numpy(), bert(input_ids=ids).logits.numpy(), atol=1e-6)
+
+    # A failure on the first save leaves no folder at all.
+    monkeypatch.setattr(type(tokenizer), "save_pretrained", broken)
+    with pytest.raises(OSError):
+        T.save_model(bert, tokenizer, tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+    assert not list(tmp_path.glob(".never*"))
+
+
+def test_save_model_validates(tmp_path, bert, tokenizer):
+    from mlm_tutorial.paths import data_dir
+
+    with pytest.raises(ValueError, match="inside the bundled data/ folder"):
+        T.save_model(bert, tokenizer, data_dir() / "models" / "oops")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="existing file"):
+        T.save_model(bert, tokenizer, tmp_path / "f")
+    with pytest.raises(TypeError, match="tokenizer"):
+        T.save_model(bert, "tok", tmp_path / "m")
+    with pytest.raises(TypeError, match="model"):
+        T.save_model("model", tokenizer, tmp_path / "m")
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def test_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = T.schedule_values(T.make_schedule(1e-3, 20, 2))
+    ax = T.plot_schedule(values, 2)
+    assert len(ax.lines) == 2
+    ax = T.plot_loss_curves({"loss": [3.0, 2.5], "val_loss": [3.1, 2.9]}, steps_per_epoch=5)
+    assert [list(line.get_xdata()) for line in ax.lines] == [[5, 10], [5, 10]]
+    plt.close("all")
+    with pytest.raises(ValueError, match="values"):
+        T.plot_schedule([], 1)
+    with pytest.raises(ValueError, match="history"):
+        T.plot_loss_curves({"val": [1.0]}, 5)
