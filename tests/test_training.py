@@ -482,6 +482,10 @@ def test_checkpoint_keeper_and_fit_validate(tmp_path, tokenizer, business):
     optimizer = T.make_optimizer(1e-3)
     with pytest.raises(ValueError, match="is a file"):
         T.CheckpointKeeper(file, model, optimizer, 4, 2)
+    with pytest.raises(ValueError, match="every=3 must divide total_steps=4"):
+        T.CheckpointKeeper(tmp_path / "c", model, optimizer, 4, 3)
+    with pytest.raises(TypeError, match="optimizer"):
+        T.CheckpointKeeper(tmp_path / "c", model, "adam", 4, 2)
     plan = T.plan_training(8, 4, 1, 1e-3)
     trainer = T.build_trainer(model, optimizer)
     with pytest.raises(ValueError, match="train_rows has 12 chunks but the plan was made for 8"):

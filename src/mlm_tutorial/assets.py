@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +31,44 @@ EVAL_SEED = 1234
 
 @dataclass(frozen=True)
 class ModelRecipe:
-    """Size and training budget of the bundled model (the defaults are what ``make assets`` builds)."""
+    """Size and training budget of a bundled model (the defaults are what ``make assets`` builds).
 
-    vocab_size: int = 6000
-    roberta_vocab_size: int = 4000
-    hidden_size: int = 192
-    layers: int = 4
-    heads: int = 4
-    intermediate_size: int = 768
-    max_positions: int = 256
-    chunk_size: int = 128
-    batch_size: int = 32
-    steps: int = 500
-    learning_rate: float = 1e-3
-    warmup_steps: int = 50
+    Training runs in phases of (chunk length, batch size, steps): short chunks first, where a small
+    model learns from the neighbouring words quickly, then full-length chunks so that every position
+    it will be used at has been trained (BERT's own pretraining did the same with 128 then 512).
+    """
+
+    vocab_size: int = 3000
+    hidden_size: int = 128
+    layers: int = 2
+    heads: int = 2
+    intermediate_size: int = 512
+    max_positions: int = 512
+    phases: tuple[tuple[int, int, int], ...] = ((32, 128, 1400), (128, 32, 400))
+    learning_rate: float = 2e-3
+    warmup_steps: int = 100
     seed: int = 42
     dropout: float = 0.1
+    sinusoidal_positions: bool = True
+
+    @property
+    def steps(self) -> int:
+        return sum(steps for _, _, steps in self.phases)
+
+    @property
+    def chunk_size(self) -> int:
+        """The chunk length of the last phase: the length the model is evaluated at."""
+        return self.phases[-1][0]
+
+    def scaled(self, steps: int) -> "ModelRecipe":
+        """The same recipe with ``steps`` steps in all, shared among the phases in proportion."""
+        if steps < len(self.phases):
+            raise ValueError(f"steps must be at least {len(self.phases)} (one per phase), got {steps}.")
+        total = self.steps
+        counts = [max(1, round(steps * n / total)) for _, _, n in self.phases]
+        counts[-1] = max(1, steps - sum(counts[:-1]))
+        phases = tuple((length, batch, n) for (length, batch, _), n in zip(self.phases, counts))
+        return replace(self, phases=phases, warmup_steps=min(self.warmup_steps, max(1, steps // 10)))
 
 
 def _corpus(folder: Path) -> tuple[Any, Any]:
@@ -70,7 +92,7 @@ def train_wordpiece(texts: list[str], vocab_size: int, out: Path) -> Any:
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
     tok.decoder = decoders.WordPiece(prefix="##")
-    fast = BertTokenizerFast(tokenizer_object=tok, do_lower_case=True, model_max_length=256,
+    fast = BertTokenizerFast(tokenizer_object=tok, do_lower_case=True, model_max_length=512,
                              unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
     fast.save_pretrained(str(out))
     return fast
@@ -90,7 +112,7 @@ def train_byte_bpe(texts: list[str], vocab_size: int, out: Path) -> Any:
     tok.post_processor = processors.RobertaProcessing(sep=("</s>", 2), cls=("<s>", 0), trim_offsets=True,
                                                       add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    fast = RobertaTokenizerFast(tokenizer_object=tok, model_max_length=256, bos_token="<s>", eos_token="</s>",
+    fast = RobertaTokenizerFast(tokenizer_object=tok, model_max_length=512, bos_token="<s>", eos_token="</s>",
                                 sep_token="</s>", cls_token="<s>", unk_token="<unk>", pad_token="<pad>",
                                 mask_token="<mask>", add_prefix_space=False)
     fast.save_pretrained(str(out))
@@ -98,60 +120,78 @@ def train_byte_bpe(texts: list[str], vocab_size: int, out: Path) -> Any:
 
 
 def _schedule(recipe: ModelRecipe) -> Any:
-    import tensorflow as tf
+    from mlm_tutorial.training import make_schedule
 
-    class WarmupLinear(tf.keras.optimizers.schedules.LearningRateSchedule):
-        def __call__(self, step: Any) -> Any:
-            step = tf.cast(step, tf.float32)
-            warm = step / max(recipe.warmup_steps, 1)
-            decay = (recipe.steps - step) / max(recipe.steps - recipe.warmup_steps, 1)
-            return recipe.learning_rate * tf.maximum(0.0, tf.minimum(warm, decay))
-
-    return WarmupLinear()
+    return make_schedule(recipe.learning_rate, recipe.steps, recipe.warmup_steps)
 
 
-def train_model(train_rows: np.ndarray, tokenizer: Any, recipe: ModelRecipe, log: bool = True,
+def sinusoidal_table(positions: int, width: int, scale: float) -> np.ndarray:
+    """Sine/cosine position codes (as in the original Transformer), scaled like BERT's initial weights.
+
+    Starting the learned position embeddings from these instead of from noise gives attention a
+    usable notion of "the next word" at step 0, which matters when there is little data.
+    """
+    position = np.arange(positions)[:, None]
+    rate = np.exp(-np.log(10000.0) * (np.arange(0, width, 2) / width))
+    table = np.zeros((positions, width), dtype=np.float32)
+    table[:, 0::2] = np.sin(position * rate)
+    table[:, 1::2] = np.cos(position * rate)
+    return table * (scale * np.sqrt(2.0))
+
+
+def new_model(tokenizer: Any, recipe: ModelRecipe, family: str) -> Any:
+    """A randomly initialised BERT or RoBERTa masked LM sized by ``recipe`` for ``tokenizer``."""
+    from transformers import BertConfig, RobertaConfig, TFBertForMaskedLM, TFRobertaForMaskedLM
+
+    common = dict(
+        vocab_size=len(tokenizer), hidden_size=recipe.hidden_size, num_hidden_layers=recipe.layers,
+        num_attention_heads=recipe.heads, intermediate_size=recipe.intermediate_size,
+        hidden_dropout_prob=recipe.dropout, attention_probs_dropout_prob=recipe.dropout,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if family == "bert":
+        config = BertConfig(max_position_embeddings=recipe.max_positions, **common)
+        model = TFBertForMaskedLM(config)
+    elif family == "roberta":
+        # RoBERTa numbers positions from pad_token_id + 1, so it needs two extra rows.
+        config = RobertaConfig(max_position_embeddings=recipe.max_positions + 2, type_vocab_size=1,
+                               bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **common)
+        model = TFRobertaForMaskedLM(config)
+    else:
+        raise ValueError(f"family must be 'bert' or 'roberta', got {family!r}.")
+    model(model.dummy_inputs)
+    if recipe.sinusoidal_positions:
+        table = getattr(model, model.base_model_prefix).embeddings.position_embeddings
+        rows, width = table.shape
+        table.assign(sinusoidal_table(int(rows), int(width), scale=config.initializer_range))
+    return model
+
+
+def train_model(texts: list[str], tokenizer: Any, recipe: ModelRecipe, family: str = "bert", log: bool = True,
                 on_report: Any = None) -> Any:
-    """Pretrain a small BERT masked LM from scratch on ``train_rows`` with fresh BERT masks each step.
+    """Pretrain a small masked LM from scratch on ``texts`` with fresh, seeded BERT masks every step.
 
-    ``on_report(step, model)``, if given, is called with each progress report (every 50 steps).
+    The vocabulary head runs only at the masked positions (see notebook 05). ``on_report(step,
+    model)``, if given, is called with each progress report (every 50 steps).
     """
     import tensorflow as tf
-    import tf_keras
-    from transformers import BertConfig, TFBertForMaskedLM
 
+    from mlm_tutorial.chunking import chunk_texts
     from mlm_tutorial.masking import mask_tokens
+    from mlm_tutorial.training import _masked_lm_parts, make_optimizer
 
     tf.keras.utils.set_random_seed(recipe.seed)
     tf.config.experimental.enable_op_determinism()
-    config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=recipe.hidden_size, num_hidden_layers=recipe.layers,
-        num_attention_heads=recipe.heads, intermediate_size=recipe.intermediate_size,
-        max_position_embeddings=recipe.max_positions, pad_token_id=tokenizer.pad_token_id,
-        hidden_dropout_prob=recipe.dropout, attention_probs_dropout_prob=recipe.dropout,
-    )
-    model = TFBertForMaskedLM(config)
-    model(model.dummy_inputs)
-    optimizer = tf_keras.optimizers.AdamW(learning_rate=_schedule(recipe), weight_decay=0.01,
-                                          clipnorm=1.0)
-    optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
-    data = (
-        tf.data.Dataset.from_tensor_slices(train_rows)
-        .repeat()
-        .shuffle(len(train_rows), seed=recipe.seed)
-        .batch(recipe.batch_size, drop_remainder=True)
-        .enumerate()
-        .map(lambda i, rows: mask_tokens(rows, tokenizer, seed=tf.stack([i, tf.constant(recipe.seed, tf.int64)])))
-    )
+    model = new_model(tokenizer, recipe, family)
+    encoder, head = _masked_lm_parts(model)
+    optimizer = make_optimizer(_schedule(recipe), weight_decay=0.01, clipnorm=1.0)
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def step(ids: Any, labels: Any) -> Any:
         with tf.GradientTape() as tape:
-            # The prediction head runs only where a token was chosen (15%): most of the work saved.
-            hidden = model.bert(input_ids=ids, training=True)[0]
+            hidden = encoder(input_ids=ids, training=True)[0]
             where = labels != -100
-            chosen = tf.boolean_mask(hidden, where)[tf.newaxis]
-            logits = model.mlm(chosen, training=True)[0]
+            logits = head(tf.boolean_mask(hidden, where))
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=tf.boolean_mask(labels, where), logits=logits))
         grads = tape.gradient(loss, model.trainable_variables)
@@ -159,19 +199,30 @@ def train_model(train_rows: np.ndarray, tokenizer: Any, recipe: ModelRecipe, log
         return loss
 
     start = time.perf_counter()
-    running = []
-    for number, (ids, labels) in enumerate(data.take(recipe.steps), 1):
-        running.append(float(step(ids, labels)))
-        if log and (number % 50 == 0 or number == recipe.steps):
-            print(f"step {number}/{recipe.steps}  loss {np.mean(running[-50:]):.3f}  "
-                  f"{time.perf_counter() - start:.0f} s", flush=True)
-        if on_report is not None and number % 50 == 0:
-            on_report(number, model)
+    number, running = 0, []
+    for length, batch_size, steps in recipe.phases:
+        rows = chunk_texts(texts, tokenizer, length)
+        data = (
+            tf.data.Dataset.from_tensor_slices(rows)
+            .repeat()
+            .shuffle(len(rows), seed=recipe.seed)
+            .batch(batch_size, drop_remainder=True)
+            .enumerate(start=number)
+            .map(lambda i, ids: mask_tokens(ids, tokenizer, seed=tf.stack([i, tf.constant(recipe.seed, tf.int64)])))
+        )
+        for ids, labels in data.take(steps):
+            number += 1
+            running.append(float(step(ids, labels)))
+            if log and (number % 50 == 0 or number == recipe.steps):
+                print(f"{family} step {number}/{recipe.steps} (chunks of {length})  loss "
+                      f"{np.mean(running[-50:]):.3f}  {time.perf_counter() - start:.0f} s", flush=True)
+            if on_report is not None and number % 50 == 0:
+                on_report(number, model)
     return model
 
 
 def evaluate(model: Any, tokenizer: Any, train_rows: np.ndarray, test_rows: np.ndarray) -> dict[str, Any]:
-    """Model and unigram-baseline scores on fixed (seeded, 15%, all-[MASK]) masks of ``test_rows``."""
+    """Model and unigram-baseline scores on fixed (seeded, 15%, all-mask) masks of ``test_rows``."""
     from mlm_tutorial.evaluation import fixed_masks, masked_lm_score, unigram_baseline
 
     masked, labels = fixed_masks(test_rows, tokenizer, seed=EVAL_SEED)
@@ -181,121 +232,168 @@ def evaluate(model: Any, tokenizer: Any, train_rows: np.ndarray, test_rows: np.n
             "accuracy_ratio": score.accuracy / baseline.accuracy if baseline.accuracy else float("inf")}
 
 
-def non_business_rows(folder: Path, tokenizer: Any, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training and held-out chunks from the four non-business categories."""
+def non_business_texts(folder: Path) -> tuple[list[str], list[str]]:
+    """The training and held-out articles of the four non-business categories."""
+    train, test = _corpus(folder)
+    keep = lambda frame: frame.loc[frame["label"] != BUSINESS, "text"].astype(str).tolist()  # noqa: E731
+    return keep(train), keep(test)
+
+
+def evaluate_saved(folder: Path, corpus: Path) -> dict[str, Any]:
+    """Re-measure a saved bundled model exactly as its card did (used by the tests)."""
+    from transformers import AutoTokenizer, TFAutoModelForMaskedLM
+
     from mlm_tutorial.chunking import chunk_texts
 
-    train, test = _corpus(folder)
-    keep = lambda frame: frame.loc[frame["label"] != BUSINESS, "text"].tolist()  # noqa: E731
-    return chunk_texts(keep(train), tokenizer, chunk_size), chunk_texts(keep(test), tokenizer, chunk_size)
+    record = json.loads((folder / "evaluation.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = TFAutoModelForMaskedLM.from_pretrained(str(folder), trust_remote_code=False)
+    train_texts, test_texts = non_business_texts(corpus)
+    length = int(record["evaluation_chunk_size"])
+    return evaluate(model, tokenizer, chunk_texts(train_texts, tokenizer, length), chunk_texts(test_texts, tokenizer, length))
 
 
-def write_card(folder: Path, recipe: ModelRecipe, results: dict[str, Any], train_rows: np.ndarray,
+MODEL_TITLES = {
+    "bert": ("bert-mini-news", "BERT", "`distilbert-base-uncased`", "uncased WordPiece, laid out like "
+             "`bert-base-uncased` (`[PAD]`=0, `[unused0..98]`, `[UNK]`=100, `[CLS]`=101, `[SEP]`=102, `[MASK]`=103)"),
+    "roberta": ("roberta-mini-news", "RoBERTa", "`distilroberta-base`", "byte-level BPE, laid out like "
+                "RoBERTa's (`<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, `<mask>` last)"),
+}
+
+
+def write_card(folder: Path, family: str, recipe: ModelRecipe, results: dict[str, Any], train_texts: list[str],
                seconds: float) -> None:
     """Write the model card (README.md) and its numbers (evaluation.json) next to the weights."""
+    name, kind, stands_in_for, tokenizer_text = MODEL_TITLES[family]
     sizes = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     model, base = results["model"], results["unigram_baseline"]
     categories = ", ".join(v for k, v in LABELS.items() if k != BUSINESS)
-    record = {"recipe": recipe.__dict__, "train_chunks": int(len(train_rows)),
-              "train_tokens_seen": int(recipe.steps * recipe.batch_size * recipe.chunk_size),
-              "evaluation_seed": EVAL_SEED, **results}
+    tokens_seen = sum(length * batch * steps for length, batch, steps in recipe.phases)
+    record = {"family": family, "recipe": {**recipe.__dict__, "phases": [list(p) for p in recipe.phases]},
+              "train_articles": len(train_texts), "train_tokens_seen": tokens_seen,
+              "evaluation_seed": EVAL_SEED, "evaluation_chunk_size": recipe.chunk_size,
+              "train_seconds": round(seconds, 1), **results}
     (folder / "evaluation.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    card = f"""# bert-mini-news: a small BERT masked language model for offline lessons
+    phases = "; ".join(f"{steps} steps of {batch} chunks of {length} tokens" for length, batch, steps in recipe.phases)
+    card = f"""# {name}: a small {kind} masked language model for offline lessons
 
-A {recipe.layers}-layer BERT (hidden size {recipe.hidden_size}, {recipe.heads} heads, feed-forward {recipe.intermediate_size},
-vocabulary {results["vocab_size"]:,}, {results["parameters"]:,} parameters) pretrained from scratch with masked language
-modeling by this project's `make assets` (`python -m mlm_tutorial.assets build`). It stands in for
-`distilbert-base-uncased` when the Hugging Face Hub cannot be reached, so that the notebooks still show a
-model that has learned something.
+A {recipe.layers}-layer {kind} (hidden size {recipe.hidden_size}, {recipe.heads} attention heads, feed-forward
+{recipe.intermediate_size}, vocabulary {results["vocab_size"]:,}, {results["parameters"]:,} parameters) pretrained from
+scratch with masked language modeling by this project's `make assets` (`python -m mlm_tutorial.assets build`).
+It stands in for {stands_in_for} when the Hugging Face Hub cannot be reached, so that the notebooks still
+show a model that has learned something.
 
-- **Training data**: the {categories} articles of `data/news/train.csv` (business is left out, so that
-  fine-tuning on business news in notebook 04 is a real domain adaptation): {len(train_rows)} chunks of
-  {recipe.chunk_size} tokens.
-- **Training**: {recipe.steps} steps, batch {recipe.batch_size}, fresh BERT masks (15%; 80/10/10) every step,
-  AdamW, peak learning rate {recipe.learning_rate:g}, {recipe.warmup_steps} warm-up steps then linear decay,
-  seed {recipe.seed}; {seconds / 60:.1f} minutes on 2 CPU cores.
-- **Tokenizer**: uncased WordPiece trained on the whole corpus, laid out like `bert-base-uncased`
-  (`[PAD]`=0, `[unused0..98]`, `[UNK]`=100, `[CLS]`=101, `[SEP]`=102, `[MASK]`=103).
+- **Training data**: the {len(train_texts)} {categories} articles of `data/news/train.csv`. Business news is
+  left out, so that fine-tuning on business in notebook 04 is a real domain adaptation.
+- **Training**: {phases} ({tokens_seen:,} tokens seen); fresh, seeded BERT masks every step
+  (15% of tokens; 80% mask, 10% random, 10% unchanged); AdamW, peak learning rate {recipe.learning_rate:g},
+  {recipe.warmup_steps} warm-up steps then linear decay to 0; position embeddings started from sine/cosine
+  codes; seed {recipe.seed}. {seconds / 60:.1f} minutes on 2 CPU cores.
+- **Tokenizer**: {tokenizer_text}, trained on the whole corpus.
 - **Files**: `tf_model.h5` (TensorFlow weights), `config.json`, tokenizer files; {sizes / 2**20:.1f} MiB in all.
 
 ## Measured quality
 
-On the held-out {categories} articles of `data/news/test.csv`: {model["masked_tokens"]} tokens masked once
-(15%, all replaced by `[MASK]`, seed {EVAL_SEED}).
+On the held-out {categories} articles of `data/news/test.csv`, cut into chunks of {recipe.chunk_size} tokens:
+{model["masked_tokens"]:,} tokens masked once (15%, all replaced by the mask token, seed {EVAL_SEED}).
 
 | | top-1 accuracy | perplexity |
 |---|---|---|
 | this model | {model["accuracy"]:.3f} | {model["perplexity"]:.1f} |
-| unigram baseline (always the most frequent token; smoothed unigram probabilities) | {base["accuracy"]:.3f} | {base["perplexity"]:.1f} |
+| unigram baseline | {base["accuracy"]:.3f} | {base["perplexity"]:.1f} |
 
-The model is right {results["accuracy_ratio"]:.1f} times as often as the baseline. It is small and has seen
-little text: expect sensible function words and common news words, not world knowledge.
-The numbers are reproduced by `tests/test_assets.py`.
+The unigram baseline ignores the context: it always guesses the most frequent training token, and its
+perplexity is that of the (add-one smoothed) token frequencies of the training articles. The model is
+right {results["accuracy_ratio"]:.2f} times as often. It is small and has read little: expect common news
+words and function words, not knowledge of the world. `tests/test_assets.py` reproduces these numbers.
 
 Licence: CC BY 4.0, like the corpus it was trained on.
 """
     (folder / "README.md").write_text(card)
 
 
-def build(corpus: Path, out: Path, recipe: ModelRecipe = ModelRecipe(), log: bool = True) -> dict[str, Any]:
-    """Rebuild ``tokenizers/`` and ``models/bert-mini-news`` under ``out`` from the corpus folder.
+#: Recipes of the two bundled models. The RoBERTa-style one only serves side-by-side demos: fewer steps.
+RECIPES = {
+    "bert": ModelRecipe(),
+    "roberta": ModelRecipe(phases=((32, 128, 900), (128, 32, 250))),
+}
 
-    Each folder is written to a temporary sibling first and renamed into place when complete.
+
+def _replace_folder(staged: Path, target: Path) -> None:
+    """Move a complete folder into place; the old one is removed only once the new one is there."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    incoming = target.with_name(target.name + ".incoming")
+    shutil.rmtree(incoming, ignore_errors=True)
+    shutil.copytree(staged, incoming)
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(incoming, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build(corpus: Path, out: Path, steps: int | None = None, log: bool = True) -> dict[str, Any]:
+    """Rebuild ``tokenizers/`` and ``models/`` under ``out`` from the corpus folder.
+
+    ``steps`` shrinks each model's training budget (the tests use a handful of steps). Every
+    folder is built in a scratch folder first and moved into place only when complete.
     """
+    from mlm_tutorial.chunking import chunk_texts
     from mlm_tutorial.setup import prepare_environment, silence_libraries
 
     prepare_environment()
     silence_libraries()
-    if not (corpus / "train.csv").is_file():
-        raise FileNotFoundError(f"corpus folder {corpus} has no train.csv.")
+    if not (corpus / "train.csv").is_file() or not (corpus / "test.csv").is_file():
+        raise FileNotFoundError(f"corpus folder {corpus} needs train.csv and test.csv.")
     train, _ = _corpus(corpus)
-    texts = train["text"].astype(str).tolist()
+    all_train = train["text"].astype(str).tolist()
+    train_texts, test_texts = non_business_texts(corpus)
     started = time.perf_counter()
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(dir=out if out.exists() else None) as scratch:
+    summary: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as scratch:
         scratch_path = Path(scratch)
-        bert_tok = train_wordpiece(texts, recipe.vocab_size, scratch_path / "bert-wordpiece-news")
-        train_byte_bpe(texts, recipe.roberta_vocab_size, scratch_path / "roberta-bpe-news")
-        train_rows, test_rows = non_business_rows(corpus, bert_tok, recipe.chunk_size)
-        if log:
-            print(f"tokenizers ready; {len(train_rows)} training chunks, {len(test_rows)} test chunks", flush=True)
-        model = train_model(train_rows, bert_tok, recipe, log=log)
-        seconds = time.perf_counter() - started
-        model_dir = scratch_path / "bert-mini-news"
-        model.save_pretrained(str(model_dir))
-        bert_tok.save_pretrained(str(model_dir))
-        results = evaluate(model, bert_tok, train_rows, test_rows)
-        results["vocab_size"] = len(bert_tok)
-        results["parameters"] = int(model.count_params())
-        write_card(model_dir, recipe, results, train_rows, seconds)
+        tokenizers = {
+            "bert": train_wordpiece(all_train, RECIPES["bert"].vocab_size, scratch_path / "bert-wordpiece-news"),
+            "roberta": train_byte_bpe(all_train, RECIPES["roberta"].vocab_size, scratch_path / "roberta-bpe-news"),
+        }
+        for family, tokenizer in tokenizers.items():
+            recipe = RECIPES[family] if steps is None else RECIPES[family].scaled(steps)
+            began = time.perf_counter()
+            model = train_model(train_texts, tokenizer, recipe, family=family, log=log)
+            seconds = time.perf_counter() - began
+            folder = scratch_path / MODEL_TITLES[family][0]
+            model.save_pretrained(str(folder))
+            tokenizer.save_pretrained(str(folder))
+            length = recipe.chunk_size
+            results = evaluate(model, tokenizer, chunk_texts(train_texts, tokenizer, length),
+                               chunk_texts(test_texts, tokenizer, length))
+            results["vocab_size"] = len(tokenizer)
+            results["parameters"] = int(model.count_params())
+            write_card(folder, family, recipe, results, train_texts, seconds)
+            summary[family] = results
+            if log:
+                print(f"{family}: accuracy {results['model']['accuracy']:.3f} vs unigram "
+                      f"{results['unigram_baseline']['accuracy']:.3f} ({results['accuracy_ratio']:.2f}x)", flush=True)
         for sub, name in (("tokenizers", "bert-wordpiece-news"), ("tokenizers", "roberta-bpe-news"),
-                          ("models", "bert-mini-news")):
-            target = out / sub / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staged = target.with_name(target.name + ".new")
-            shutil.rmtree(staged, ignore_errors=True)
-            shutil.copytree(scratch_path / name, staged)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staged, target)
+                          ("models", "bert-mini-news"), ("models", "roberta-mini-news")):
+            _replace_folder(scratch_path / name, out / sub / name)
     if log:
-        print(f"done in {time.perf_counter() - started:.0f} s: accuracy {results['model']['accuracy']:.3f} "
-              f"vs baseline {results['unigram_baseline']['accuracy']:.3f}", flush=True)
-    return results
+        print(f"done in {time.perf_counter() - started:.0f} s; assets in {out}", flush=True)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlm_tutorial.assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="rebuild tokenizers and model")
+    b = sub.add_parser("build", help="rebuild tokenizers and models")
     b.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: data/news)")
     b.add_argument("--out", type=Path, required=True, help="folder that receives tokenizers/ and models/")
-    b.add_argument("--steps", type=int, default=ModelRecipe.steps, help="training steps")
+    b.add_argument("--steps", type=int, default=None, help="training steps per model (default: the full recipe)")
     args = parser.parse_args(argv)
     from mlm_tutorial.resources import bundled_corpus_dir
 
-    corpus = args.corpus or bundled_corpus_dir()
-    build(corpus, args.out, ModelRecipe(steps=args.steps))
+    build(args.corpus or bundled_corpus_dir(), args.out, steps=args.steps)
     return 0
 
 

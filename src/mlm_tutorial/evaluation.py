@@ -43,8 +43,24 @@ def masked_lm_score(model: Any, masked_ids: Any, labels: Any, batch_size: int = 
     masked_ids, labels = np.asarray(masked_ids), np.asarray(labels)
     if masked_ids.shape != labels.shape or masked_ids.ndim != 2:
         raise ValueError(f"masked_ids and labels must be 2-D arrays of one shape, got {masked_ids.shape} and {labels.shape}.")
+    for name, array in (("masked_ids", masked_ids), ("labels", labels)):
+        if not np.issubdtype(array.dtype, np.integer):
+            raise TypeError(
+                f"{name} must hold integer token ids, got dtype {array.dtype}. "
+                "Pass the (masked, labels) arrays that fixed_masks(...) returns."
+            )
     if not (labels != IGNORE_INDEX).any():
         raise ValueError("labels mark no masked token (all -100): nothing to score. Mask the inputs first.")
+    vocab = getattr(model.config, "vocab_size", None)
+    if isinstance(vocab, int):
+        for name, array in (("masked_ids", masked_ids), ("labels", labels[labels != IGNORE_INDEX])):
+            low, high = int(array.min()), int(array.max())
+            if low < 0 or high >= vocab:
+                raise ValueError(
+                    f"{name} holds id {low if low < 0 else high}, outside the model's vocabulary 0..{vocab - 1}. "
+                    "Were the ids made by another tokenizer? Use the model's own tokenizer; "
+                    "resources.check_compatible(tokenizer, model) tells whether they fit."
+                )
     pad = getattr(model.config, "pad_token_id", None)
     total_loss, correct, count = 0.0, 0, 0
     for start in range(0, len(masked_ids), batch_size):
@@ -111,7 +127,10 @@ def masked_sentences(templates: Any, tokenizer: Any, placeholder: str = "{mask}"
         raise ValueError("templates must be a non-empty list of sentences with one '{mask}' each.")
     mask = getattr(tokenizer, "mask_token", None)
     if not mask:
-        raise ValueError("the tokenizer has no mask token; use a masked-LM tokenizer (BERT, DistilBERT, RoBERTa).")
+        raise ValueError(
+            f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no mask token; use a masked-LM tokenizer "
+            "(BERT, DistilBERT, RoBERTa)."
+        )
     sentences = []
     for index, template in enumerate(templates):
         if not isinstance(template, str) or template.count(placeholder) != 1:

@@ -40,9 +40,11 @@ def bundled_corpus_dir() -> Path:
     return data_dir() / "news"
 
 
-def bundled_model_dir() -> Path:
-    """``data/models/bert-mini-news``: the small BERT masked LM with its tokenizer."""
-    return data_dir() / "models" / "bert-mini-news"
+def bundled_model_dir(family: str = "bert") -> Path:
+    """The small bundled masked LM of a family, with its tokenizer: ``data/models/bert-mini-news``
+    (BERT, WordPiece) or ``data/models/roberta-mini-news`` (RoBERTa, byte-level BPE)."""
+    _check_family(family)
+    return data_dir() / "models" / f"{family}-mini-news"
 
 
 def bundled_tokenizer_dir(family: str = "bert") -> Path:
@@ -193,6 +195,11 @@ def clean_corpus_frame(frame: "Any", origin: str) -> "Any":
     if empty.any():
         print(f"{origin}: dropped {int(empty.sum())} empty article(s)")
         frame = frame.loc[~empty]
+    if frame.empty:
+        raise ValueError(
+            f"{origin} holds no article with text ({len(text)} row(s), all empty or whitespace-only). "
+            "Fill its 'text' column with the articles."
+        )
     frame["text"] = frame["text"].astype(str)
     labels = pd.to_numeric(frame["label"], errors="coerce")
     if labels.isna().any():
@@ -242,6 +249,7 @@ def _hub_default(family: str) -> str:
 
 
 def _bundled_for(family: str) -> Path:
+    _check_family(family)
     return bundled_model_dir() if family == "bert" else bundled_tokenizer_dir("roberta")
 
 
@@ -289,15 +297,18 @@ def _check_config(folder: Path, required: bool = True) -> dict[str, Any] | None:
     return config
 
 
-def load_mlm_model(name: str = "auto") -> "Any":
+def load_mlm_model(name: str = "auto", family: str = "bert") -> "Any":
     """Load a TensorFlow masked LM (``TFAutoModelForMaskedLM``) from ``"auto"``, a Hub id or a folder.
 
     A folder may hold TF weights (``tf_model.h5``) or a PyTorch-format ``model.safetensors``; both
-    load into the TF class without torch. Remote code is never trusted.
+    load into the TF class without torch. Remote code is never trusted. ``family`` only matters
+    for ``"auto"``: ``"bert"`` (``distilbert-base-uncased`` online, ``MLM_TUTORIAL_MODEL`` overrides)
+    or ``"roberta"`` (``distilroberta-base`` online, ``MLM_TUTORIAL_ROBERTA`` overrides).
     """
     from transformers import TFAutoModelForMaskedLM
 
-    choice = resolve("model", name, MODEL_ENV, _hub_default("bert"), bundled_model_dir())
+    env = MODEL_ENV if family == "bert" else "MLM_TUTORIAL_ROBERTA"
+    choice = resolve("model", name, env, _hub_default(family), bundled_model_dir(family))
     choice.announce()
     if choice.is_local:
         folder = Path(choice.location)
@@ -323,7 +334,11 @@ def check_compatible(tokenizer: "Any", model: "Any") -> None:
             "from different checkpoints. Load both from the same name or folder."
         )
     if tokenizer.mask_token_id is None:
-        raise ValueError("the tokenizer has no mask token, so it cannot be used for masked language modeling.")
+        raise ValueError(
+            f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no mask token, so it cannot be used for "
+            "masked language modeling. Use a masked-LM tokenizer (BERT, DistilBERT, RoBERTa), loaded from the "
+            "same name or folder as the model."
+        )
     model_pad = getattr(model.config, "pad_token_id", None)
     if model_pad is not None and tokenizer.pad_token_id is not None and model_pad != tokenizer.pad_token_id:
         raise ValueError(
@@ -332,10 +347,10 @@ def check_compatible(tokenizer: "Any", model: "Any") -> None:
         )
 
 
-def load_model_and_tokenizer(name: str = "auto") -> tuple["Any", "Any"]:
+def load_model_and_tokenizer(name: str = "auto", family: str = "bert") -> tuple["Any", "Any"]:
     """Load a masked LM and its tokenizer from the same place and check that they fit."""
-    model = load_mlm_model(name)
-    tokenizer = load_tokenizer(name)
+    model = load_mlm_model(name, family=family)
+    tokenizer = load_tokenizer(name, family=family)
     check_compatible(tokenizer, model)
     return model, tokenizer
 

@@ -745,6 +745,12 @@ class CheckpointKeeper:
             raise ValueError(f"checkpoint folder {self.folder} is a file. Pass a folder path.")
         self.total_steps = _check_int("total_steps", total_steps, 1)
         self.every = _check_int("every", every, 1)
+        if self.total_steps % self.every:
+            raise ValueError(f"every={self.every} must divide total_steps={self.total_steps}, so that the last step "
+                             "is checkpointed; use plan.checkpoint_every from plan_training().")
+        if not hasattr(model, "trainable_variables") or not hasattr(optimizer, "iterations"):
+            raise TypeError(f"model must be a Keras/transformers model and optimizer a tf_keras optimizer, got "
+                            f"{type(model).__name__} and {type(optimizer).__name__}.")
         if run_config is not None and not isinstance(run_config, Mapping):
             raise TypeError(f"run_config must be a dict, got {type(run_config).__name__}.")
         self.run_config = json.loads(json.dumps(dict(run_config or {}), default=str))

@@ -1,0 +1,792 @@
+"""Where the time of masked-LM fine-tuning goes on a CPU, and how much of it the project's path saves.
+
+Introduced in notebook 05 (faster fine-tuning) and behind ``make bench`` (``benchmarks/run.py``, a thin
+command line around :func:`run_benchmarks`). The pieces:
+
+- counting (:class:`ModelShape`, :func:`forward_flops_per_token`, :func:`training_flops_per_token`,
+  :func:`flop_table`, :func:`plot_flop_breakdown`): model FLOPs per token, part by part, counted
+  analytically from the config;
+- padding (:func:`layout_cost`): how many of the positions a model computes are padding, for padded
+  batches and for packed chunks;
+- timing (:func:`interleaved_order`, :func:`run_interleaved`, :func:`matmul_peak`): runs of the paths
+  being compared alternate (A B A B) after a warm-up, so a machine that slows down or speeds up
+  during the measurement affects both alike; medians are reported;
+- the comparisons (:func:`training_comparison`, :func:`equal_loss_check`, :func:`masking_comparison`):
+  the Hugging Face course recipe (``DataCollatorForLanguageModeling`` + ``prepare_tf_dataset`` +
+  ``model.fit`` with the model's internal loss) against the project's path (``mask_tokens`` inside
+  ``tf.data`` + :func:`mlm_tutorial.training.build_trainer` with ``fast_head=True``);
+- the report (:func:`run_benchmarks`, :func:`target_checks`, :func:`format_table`, :func:`write_results`).
+
+TensorFlow and transformers are imported inside the functions; call
+:func:`mlm_tutorial.setup.notebook_setup` (or :func:`prepare`) before the first measurement.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: The parts of a BERT-style masked LM whose matrix multiplications are counted, in model order.
+FLOP_PARTS = ("attention projections", "attention scores", "feed-forward", "head transform", "decoder")
+#: Training costs about three forward passes: the forward pass, and twice its work backwards
+#: (gradients with respect to the activations and with respect to the weights).
+TRAINING_FACTOR = 3
+#: Relative tolerance for "the two paths end at the same validation loss".
+LOSS_TOLERANCE = 1e-3
+LAYOUTS = ("pad_to_length", "pad_to_longest", "packed")
+
+
+# --------------------------------------------------------------------------- small checks
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+    return int(value)
+
+
+def _check_fraction(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {value!r} ({type(value).__name__}).")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1] (the share of positions the head runs on), got {value}.")
+    return float(value)
+
+
+# --------------------------------------------------------------------------- counting FLOPs
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The sizes that decide a BERT-style masked LM's cost: layers, hidden size, heads, feed-forward, vocabulary."""
+
+    layers: int
+    hidden: int
+    heads: int
+    ffn: int
+    vocab: int
+
+    def __post_init__(self) -> None:
+        for name in ("layers", "hidden", "heads", "ffn", "vocab"):
+            _check_int(name, getattr(self, name), 1)
+
+    @classmethod
+    def from_config(cls, config: Any) -> "ModelShape":
+        """Read the sizes from a transformers config (BERT, RoBERTa or DistilBERT names) or from a model."""
+        config = getattr(config, "config", config)
+        names = [("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"),
+                 ("n_layers", "dim", "n_heads", "hidden_dim")]
+        for layers, hidden, heads, ffn in names:
+            if all(hasattr(config, n) for n in (layers, hidden, heads, ffn, "vocab_size")):
+                return cls(int(getattr(config, layers)), int(getattr(config, hidden)), int(getattr(config, heads)),
+                           int(getattr(config, ffn)), int(config.vocab_size))
+        raise TypeError(
+            f"config must be a BERT-, RoBERTa- or DistilBERT-style transformers config (or a model that has one), "
+            f"got {type(config).__name__}. Build a ModelShape(layers, hidden, heads, ffn, vocab) by hand instead."
+        )
+
+
+def forward_flops_per_token(shape: ModelShape, seq_len: int, head_fraction: float = 1.0) -> dict[str, float]:
+    """Forward-pass FLOPs per token, part by part (one multiply-add = 2 FLOPs). Introduced in notebook 05.
+
+    Per layer: the query, key, value and output projections ``2 * 4 * h**2``, the attention scores and the
+    weighted sum of the values ``2 * 2 * seq_len * h``, the feed-forward block ``2 * 2 * h * ffn``. After the
+    encoder, the head's transform ``2 * h**2`` and the decoder to the vocabulary ``2 * h * vocab`` run on a
+    share ``head_fraction`` of the positions: 1.0 for the stock model, the masked share (about 0.15) for the
+    fast path. Embedding look-ups, softmax, layer norms and activations are left out: they are not
+    matrix multiplications and add little to the count.
+    """
+    if not isinstance(shape, ModelShape):
+        raise TypeError(f"shape must be a ModelShape (ModelShape.from_config(config)), got {type(shape).__name__}.")
+    seq_len = _check_int("seq_len", seq_len, 1)
+    head_fraction = _check_fraction("head_fraction", head_fraction)
+    h = shape.hidden
+    return {
+        "attention projections": float(shape.layers * 2 * 4 * h * h),
+        "attention scores": float(shape.layers * 2 * 2 * seq_len * h),
+        "feed-forward": float(shape.layers * 2 * 2 * h * shape.ffn),
+        "head transform": 2.0 * h * h * head_fraction,
+        "decoder": 2.0 * h * shape.vocab * head_fraction,
+    }
+
+
+def training_flops_per_token(shape: ModelShape, seq_len: int, head_fraction: float = 1.0) -> float:
+    """FLOPs of one training step per token: :data:`TRAINING_FACTOR` (3) times the forward pass."""
+    return TRAINING_FACTOR * sum(forward_flops_per_token(shape, seq_len, head_fraction).values())
+
+
+def flop_table(shapes: Mapping[str, ModelShape], seq_len: int, head_fraction: float = 1.0) -> Any:
+    """Forward FLOPs per token of each model, one column per model, one row per part plus ``total``.
+
+    A pandas ``DataFrame`` in MFLOP (millions of FLOPs) per token. Introduced in notebook 05.
+    """
+    import pandas as pd
+
+    if not isinstance(shapes, Mapping) or not shapes:
+        raise ValueError("shapes must be a non-empty dict {name: ModelShape}.")
+    columns = {name: forward_flops_per_token(shape, seq_len, head_fraction) for name, shape in shapes.items()}
+    table = pd.DataFrame(columns).loc[list(FLOP_PARTS)] / 1e6
+    table.loc["total"] = table.sum()
+    table.index.name = "MFLOP per token"
+    return table
+
+
+def plot_flop_breakdown(breakdowns: Mapping[str, Mapping[str, float]], ax: Any = None) -> Any:
+    """Horizontal stacked bars: each model's forward FLOPs as shares of its total, part by part (notebook 05)."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(breakdowns, Mapping) or not breakdowns:
+        raise ValueError("breakdowns must be a non-empty dict {label: forward_flops_per_token(...)}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.7 * len(breakdowns) + 1.2))
+    labels = list(breakdowns)
+    left = np.zeros(len(labels))
+    for part in FLOP_PARTS:
+        shares = np.array([breakdowns[label][part] / sum(breakdowns[label].values()) for label in labels])
+        ax.barh(labels, shares, left=left, label=part)
+        left += shares
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the forward FLOPs per token")
+    ax.invert_yaxis()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, fontsize=8)
+    return ax
+
+
+# --------------------------------------------------------------------------- padding
+
+
+@dataclass(frozen=True)
+class LayoutCost:
+    """What a way of laying out articles in rows costs: positions computed, padding, text cut off."""
+
+    layout: str
+    rows: int
+    positions: int
+    padding: int
+    text_tokens: int
+    text_dropped: int
+
+    @property
+    def padding_share(self) -> float:
+        """Share of the computed positions that are padding."""
+        return self.padding / self.positions if self.positions else 0.0
+
+    @property
+    def dropped_share(self) -> float:
+        """Share of the articles' text tokens that never reach the model."""
+        return self.text_dropped / self.text_tokens if self.text_tokens else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), padding_share=self.padding_share, dropped_share=self.dropped_share)
+
+
+def layout_cost(text_lengths: Sequence[int], layout: str, length: int, batch_size: int = 32) -> LayoutCost:
+    """Padding and lost text when articles with ``text_lengths`` ordinary tokens are laid out in rows.
+
+    Introduced in notebook 05. Every row holds two special tokens (classifier and separator) besides text.
+
+    - ``"pad_to_length"``: one article per row, every row ``length`` wide (``padding="max_length"``); text
+      beyond ``length - 2`` tokens is cut off.
+    - ``"pad_to_longest"``: one article per row, batches of ``batch_size`` articles in the given order, each
+      batch padded to its longest row (what a padding collator does); rows are cut at ``length``.
+    - ``"packed"``: articles joined end to end, each followed by a separator, and cut into rows of
+      ``length`` (:func:`mlm_tutorial.chunking.chunk_texts`): no padding; the incomplete last row is dropped.
+    """
+    lengths = np.asarray(text_lengths)
+    if lengths.ndim != 1 or lengths.size == 0:
+        raise ValueError(f"text_lengths must be a non-empty list of token counts, got shape {lengths.shape}.")
+    if not np.issubdtype(lengths.dtype, np.integer) or lengths.min() < 0:
+        raise ValueError("text_lengths must hold non-negative ints: the ordinary tokens of each article "
+                         "(len(tokenizer(text, add_special_tokens=False)['input_ids'])).")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
+    length = _check_int("length", length, 3)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    lengths = lengths.astype(np.int64)
+    total = int(lengths.sum())
+    body = length - 2
+    if layout == "packed":
+        ends = np.cumsum(lengths + 1)  # each article is followed by its separator
+        stream = int(ends[-1])
+        rows = stream // body
+        # The tail that fills no row is lost; count the text tokens in it (not the separators).
+        tail = stream - rows * body
+        separators_in_tail = int((ends - 1 >= stream - tail).sum())
+        return LayoutCost(layout, rows, rows * length, 0, total, tail - separators_in_tail)
+    if layout == "pad_to_length":
+        widths = np.full(len(lengths), length)
+    else:
+        widths = np.empty(len(lengths), dtype=np.int64)
+        for start in range(0, len(lengths), batch_size):
+            block = lengths[start:start + batch_size]
+            widths[start:start + batch_size] = min(int(block.max()) + 2, length)
+    kept = np.minimum(lengths, widths - 2)
+    padding = int((widths - 2 - kept).sum())
+    return LayoutCost(layout, len(lengths), int(widths.sum()), padding, total, int((lengths - kept).sum()))
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def interleaved_order(names: Sequence[str], rounds: int, warmup: int = 1) -> list[tuple[str, bool]]:
+    """The order in which measured runs happen: ``warmup`` unmeasured rounds, then ``rounds`` measured ones.
+
+    Each round runs every path once, in the order given: ``A B A B ...``. Returns ``(name, is_warmup)`` pairs.
+    Alternating makes a slow phase of a shared machine hit both paths, instead of all runs of one of them.
+    """
+    if isinstance(names, str) or not isinstance(names, Sequence) or not names:
+        raise ValueError(f"names must be a non-empty list of path names such as ['baseline', 'project'], got {names!r}.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"names must be distinct, got {list(names)}.")
+    rounds = _check_int("rounds", rounds, 1)
+    warmup = _check_int("warmup", warmup, 0)
+    return [(name, index < warmup) for index in range(warmup + rounds) for name in names]
+
+
+@dataclass
+class Timings:
+    """Seconds of each measured run per path, the warm-up runs apart, and the order they ran in."""
+
+    seconds: dict[str, list[float]]
+    warmup_seconds: dict[str, list[float]]
+    order: list[str]
+
+    def rates(self, units_per_run: Mapping[str, float]) -> dict[str, list[float]]:
+        """Work units per second of every measured run (e.g. tokens/s), per path."""
+        return {name: [units_per_run[name] / s for s in runs] for name, runs in self.seconds.items()}
+
+    def median_rates(self, units_per_run: Mapping[str, float]) -> dict[str, float]:
+        """The median over the measured runs of each path's rate."""
+        return {name: float(statistics.median(values)) for name, values in self.rates(units_per_run).items()}
+
+
+def run_interleaved(runners: Mapping[str, Callable[[], Any]], rounds: int, warmup: int = 1,
+                    clock: Callable[[], float] = time.perf_counter) -> Timings:
+    """Call the runners in :func:`interleaved_order` and time each call with ``clock``."""
+    if not isinstance(runners, Mapping) or not runners:
+        raise ValueError("runners must be a non-empty dict {name: function that runs one measurement}.")
+    for name, runner in runners.items():
+        if not callable(runner):
+            raise TypeError(f"runners[{name!r}] must be callable, got {type(runner).__name__}.")
+    timings = Timings({name: [] for name in runners}, {name: [] for name in runners}, [])
+    for name, is_warmup in interleaved_order(list(runners), rounds, warmup):
+        began = clock()
+        runners[name]()
+        spent = clock() - began
+        (timings.warmup_seconds if is_warmup else timings.seconds)[name].append(spent)
+        timings.order.append(f"{name} (warm-up)" if is_warmup else name)
+    return timings
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> dict[str, Any]:
+    """The best fp32 ``tf.matmul`` rate of ``size x size`` matrices over ``repeats`` timed calls (GFLOP/s).
+
+    One untimed call comes first. A matrix product costs ``2 * size**3`` FLOPs. This is the practical
+    ceiling for the matrix multiplications that make up most of a transformer's work on this machine.
+    """
+    import tensorflow as tf
+
+    size = _check_int("size", size, 16)
+    repeats = _check_int("repeats", repeats, 1)
+    a = tf.random.stateless_normal([size, size], seed=[1, 2])
+    b = tf.random.stateless_normal([size, size], seed=[3, 4])
+    float(tf.matmul(a, b)[0, 0])
+    seconds = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        float(tf.matmul(a, b)[0, 0])  # reading one value waits for the product
+        seconds.append(time.perf_counter() - began)
+    flops = 2.0 * size ** 3
+    return {"size": size, "repeats": repeats, "seconds": seconds, "peak_gflops": flops / min(seconds) / 1e9}
+
+
+# --------------------------------------------------------------------------- models
+
+
+def distilbert_size_config(vocab_size: int = 30522, pad_token_id: int = 0, tiny: bool = False) -> Any:
+    """The config of a DistilBERT-size masked LM (6 layers, hidden 768, 12 heads, feed-forward 3072).
+
+    ``tiny=True``: one layer of hidden size 32 with the same vocabulary, for smoke runs and tests.
+    """
+    from transformers import DistilBertConfig
+
+    vocab_size = _check_int("vocab_size", vocab_size, 8)
+    pad_token_id = _check_int("pad_token_id", pad_token_id, 0)
+    if tiny:
+        return DistilBertConfig(vocab_size=vocab_size, dim=32, n_layers=1, n_heads=2, hidden_dim=64,
+                                max_position_embeddings=512, pad_token_id=pad_token_id)
+    return DistilBertConfig(vocab_size=vocab_size, dim=768, n_layers=6, n_heads=12, hidden_dim=3072,
+                            max_position_embeddings=512, pad_token_id=pad_token_id)
+
+
+def _dropout_free(config: Any) -> Any:
+    config = config.__class__.from_dict(config.to_dict())
+    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
+        if hasattr(config, name):
+            setattr(config, name, 0.0)
+    return config
+
+
+def model_from_config(config: Any, seed: int = 42) -> Any:
+    """A built TF masked LM with random weights drawn after seeding TensorFlow with ``seed``."""
+    import tensorflow as tf
+    from transformers import TFAutoModelForMaskedLM
+
+    tf.random.set_seed(_check_int("seed", seed, 0))
+    model = TFAutoModelForMaskedLM.from_config(config)
+    model(model.dummy_inputs, training=False)
+    return model
+
+
+def clone_model(model: Any, dropout: bool = True) -> Any:
+    """A second model of the same class with the same weights (optionally with every dropout rate set to 0)."""
+    if not hasattr(model, "config") or not hasattr(model, "get_weights"):
+        raise TypeError(f"model must be a transformers TF model, got {type(model).__name__}.")
+    config = model.config if dropout else _dropout_free(model.config)
+    twin = type(model)(config)
+    twin(twin.dummy_inputs, training=False)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+# --------------------------------------------------------------------------- the two training paths
+
+
+def course_recipe_dataset(model: Any, tokenizer: Any, rows: Any, batch_size: int) -> Any:
+    """The Hugging Face course's training data: a ``datasets.Dataset`` of chunks, masked by the collator.
+
+    ``DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="tf")`` and
+    ``model.prepare_tf_dataset(..., collate_fn=collator, shuffle=True)``, repeated without end.
+    """
+    import datasets
+    from transformers import DataCollatorForLanguageModeling
+
+    rows = _check_rows(rows)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if batch_size > len(rows):
+        raise ValueError(f"batch_size {batch_size} is larger than the {len(rows)} rows; use at most {len(rows)}.")
+    table = datasets.Dataset.from_dict({"input_ids": rows.tolist(), "attention_mask": np.ones_like(rows).tolist()})
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="tf")
+    return model.prepare_tf_dataset(table, collate_fn=collator, shuffle=True, batch_size=batch_size).repeat()
+
+
+def _check_rows(rows: Any) -> np.ndarray:
+    array = np.asarray(rows)
+    if array.ndim != 2 or array.shape[0] == 0 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"rows must be a non-empty 2-D integer array of token ids (chunk_texts), got shape "
+                         f"{array.shape} and dtype {array.dtype}.")
+    return array
+
+
+class _StepRunner:
+    """Runs ``steps`` optimizer steps of one path per call, continuing where the last call stopped."""
+
+    def __init__(self, trainer: Any, make_data: Callable[[int, int], Any], steps: int) -> None:
+        self.trainer, self.make_data, self.steps, self.done = trainer, make_data, steps, 0
+
+    def __call__(self) -> None:
+        self.trainer.fit(self.make_data(self.done, self.done + self.steps), steps_per_epoch=self.steps, epochs=1,
+                         verbose=0)
+        self.done += self.steps
+
+
+def _masked_share(rows: np.ndarray, tokenizer: Any, batch_size: int, steps: int, seed: int) -> float:
+    """Share of positions the project's pipeline masks over its first ``steps`` batches (the fast head's share)."""
+    from mlm_tutorial.masking import IGNORE_INDEX
+    from mlm_tutorial.training import training_dataset
+
+    masked = total = 0
+    for batch in training_dataset(rows, tokenizer, batch_size, steps, seed=seed):
+        labels = batch["labels"].numpy()
+        masked += int((labels != IGNORE_INDEX).sum())
+        total += labels.size
+    return masked / total
+
+
+def training_comparison(model: Any, tokenizer: Any, rows: Any, batch_size: int = 32, steps_per_run: int = 1,
+                        rounds: int = 3, warmup: int = 1, learning_rate: float = 5e-5, seed: int = 42) -> dict[str, Any]:
+    """Tokens/s of the course recipe and of the project's path on the same model, data and shapes.
+
+    ``model`` is the starting point of both paths: the recipe trains it, the project's path trains a
+    copy with the same weights. Both use the project's AdamW (:func:`mlm_tutorial.training.make_optimizer`)
+    with the same schedule, so the comparison is about data pipeline and head only. Runs of
+    ``steps_per_run`` steps alternate (:func:`run_interleaved`); the medians are compared.
+    """
+    from mlm_tutorial.training import build_trainer, make_optimizer, make_schedule, training_dataset
+
+    rows = _check_rows(rows)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    steps_per_run = _check_int("steps_per_run", steps_per_run, 1)
+    rounds = _check_int("rounds", rounds, 1)
+    warmup = _check_int("warmup", warmup, 0)
+    total_steps = (rounds + warmup) * steps_per_run
+
+    def optimizer() -> Any:
+        return make_optimizer(make_schedule(learning_rate, total_steps + 1, max(total_steps // 10, 0)))
+
+    recipe_model, project_model = model, clone_model(model)
+    recipe_model.compile(optimizer=optimizer())  # no loss: the model's internal loss, as in the course
+    recipe_data = course_recipe_dataset(recipe_model, tokenizer, rows, batch_size)
+    trainer = build_trainer(project_model, optimizer(), fast_head=True)
+
+    def project_data(start: int, stop: int) -> Any:
+        return training_dataset(rows, tokenizer, batch_size, stop, seed=seed, start_step=start)
+
+    runners = {"baseline": _StepRunner(recipe_model, lambda start, stop: recipe_data, steps_per_run),
+               "project": _StepRunner(trainer, project_data, steps_per_run)}
+    timings = run_interleaved(runners, rounds, warmup)
+    tokens = steps_per_run * batch_size * rows.shape[1]
+    rates = timings.rates({"baseline": tokens, "project": tokens})
+    medians = timings.median_rates({"baseline": tokens, "project": tokens})
+    return {
+        "seq_len": int(rows.shape[1]), "batch_size": batch_size, "steps_per_run": steps_per_run, "rounds": rounds,
+        "warmup_runs": warmup, "tokens_per_run": tokens, "order": timings.order,
+        "baseline_tokens_per_s": medians["baseline"], "project_tokens_per_s": medians["project"],
+        "ratio": medians["project"] / medians["baseline"],
+        "baseline_runs_tokens_per_s": rates["baseline"], "project_runs_tokens_per_s": rates["project"],
+        "warmup_seconds": timings.warmup_seconds,
+        "masked_share": _masked_share(rows, tokenizer, batch_size, total_steps, seed),
+    }
+
+
+def equal_loss_check(model: Any, tokenizer: Any, train_rows: Any, validation_rows: Any, steps: int = 20,
+                     batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 42, eval_seed: int = 1234,
+                     tolerance: float = LOSS_TOLERANCE) -> dict[str, Any]:
+    """Train two dropout-free copies of ``model`` for ``steps`` steps on the same masked batches, one with
+    the model's internal loss and one with the fast head, and compare their validation loss on fixed masks.
+
+    Both start from ``model``'s weights, see the batches of :func:`mlm_tutorial.training.training_dataset`
+    (same masks) and use the same optimizer settings. The losses are mathematically the same, so the two
+    runs should end at the same validation loss up to float rounding: ``equal`` is True when they agree
+    within ``tolerance`` (relative).
+    """
+    from mlm_tutorial.evaluation import fixed_masks, masked_lm_score
+    from mlm_tutorial.training import build_trainer, make_optimizer, make_schedule, training_dataset
+
+    train_rows, validation_rows = _check_rows(train_rows), _check_rows(validation_rows)
+    steps = _check_int("steps", steps, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    schedule = make_schedule(learning_rate, steps, steps // 10)
+    stock, fast = clone_model(model, dropout=False), clone_model(model, dropout=False)
+    masked, labels = fixed_masks(validation_rows, tokenizer, seed=eval_seed)
+    initial = masked_lm_score(stock, masked, labels).loss
+    stock.compile(optimizer=make_optimizer(schedule))
+    stock.fit(training_dataset(train_rows, tokenizer, batch_size, steps, seed=seed), steps_per_epoch=steps, epochs=1,
+              verbose=0)
+    trainer = build_trainer(fast, make_optimizer(schedule), fast_head=True)
+    trainer.fit(training_dataset(train_rows, tokenizer, batch_size, steps, seed=seed), steps_per_epoch=steps, epochs=1,
+                verbose=0)
+    baseline_loss = masked_lm_score(stock, masked, labels).loss
+    project_loss = masked_lm_score(fast, masked, labels).loss
+    difference = abs(baseline_loss - project_loss)
+    return {"steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "dropout": 0.0,
+            "validation_masked_tokens": int((labels != -100).sum()), "initial_loss": initial,
+            "baseline_loss": baseline_loss, "project_loss": project_loss, "abs_diff": difference,
+            "tolerance": tolerance, "equal": bool(difference <= tolerance * abs(baseline_loss))}
+
+
+def flops_summary(shape: ModelShape, seq_len: int, comparison: Mapping[str, Any],
+                  peak_gflops: float | None = None) -> dict[str, Any]:
+    """Achieved GFLOP/s of both paths from a :func:`training_comparison` result.
+
+    "Useful" FLOPs are what the project's path actually computes (the head on the masked share only); the
+    recipe computes the head at every position. ``achieved_gflops`` is the project path's rate.
+    """
+    useful = training_flops_per_token(shape, seq_len, comparison["masked_share"])
+    full = training_flops_per_token(shape, seq_len, 1.0)
+    result = {
+        "shape": asdict(shape),
+        "forward_flops_per_token": forward_flops_per_token(shape, seq_len, 1.0),
+        "useful_flops_per_token": useful, "baseline_flops_per_token": full,
+        "achieved_gflops": useful * comparison["project_tokens_per_s"] / 1e9,
+        "baseline_gflops": full * comparison["baseline_tokens_per_s"] / 1e9,
+        "baseline_useful_gflops": useful * comparison["baseline_tokens_per_s"] / 1e9,
+    }
+    if peak_gflops is not None:
+        result["peak_gflops"] = float(peak_gflops)
+        result["fraction_of_peak"] = result["achieved_gflops"] / float(peak_gflops)
+    return result
+
+
+# --------------------------------------------------------------------------- masking
+
+
+def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: int = 3, warmup: int = 1,
+                       project_passes: int = 10, collator_passes: int = 1, seed: int = 42) -> dict[str, Any]:
+    """Sequences/s of ``mask_tokens`` inside ``tf.data`` and of ``DataCollatorForLanguageModeling``.
+
+    Both mask all ``rows`` in batches of ``batch_size``; a run of a path is ``*_passes`` passes over the
+    rows (the collator is so much slower that one pass is long enough to time). Runs alternate.
+    """
+    import tensorflow as tf
+    from transformers import DataCollatorForLanguageModeling
+
+    from mlm_tutorial.masking import mask_tokens
+
+    rows = _check_rows(rows)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    project_passes = _check_int("project_passes", project_passes, 1)
+    collator_passes = _check_int("collator_passes", collator_passes, 1)
+    seed_t = tf.constant(seed, tf.int64)
+    pipeline = (tf.data.Dataset.from_tensor_slices(rows).batch(batch_size).enumerate()
+                .map(lambda step, ids: mask_tokens(ids, tokenizer, seed=tf.stack([step, seed_t])))
+                .prefetch(2).repeat(project_passes))
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="tf")
+    examples = [{"input_ids": row} for row in rows.tolist()]
+
+    def project() -> None:
+        for _ in pipeline:
+            pass
+
+    def course() -> None:
+        for _ in range(collator_passes):
+            for start in range(0, len(examples), batch_size):
+                collator(examples[start:start + batch_size])
+
+    timings = run_interleaved({"project": project, "collator": course}, rounds, warmup)
+    units = {"project": project_passes * len(rows), "collator": collator_passes * len(rows)}
+    medians = timings.median_rates(units)
+    return {"rows": int(len(rows)), "seq_len": int(rows.shape[1]), "batch_size": batch_size, "rounds": rounds,
+            "project_passes": project_passes, "collator_passes": collator_passes, "order": timings.order,
+            "project_sequences_per_s": medians["project"], "collator_sequences_per_s": medians["collator"],
+            "ratio": medians["project"] / medians["collator"]}
+
+
+# --------------------------------------------------------------------------- the whole benchmark
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Everything ``make bench`` measures with; ``quick()`` gives the tiny smoke run the tests use."""
+
+    batch_size: int = 32
+    seq_len: int = 128
+    rounds: int = 3
+    warmup: int = 1
+    bundled_steps: int = 10
+    distilbert_steps: int = 1
+    loss_steps: int = 20
+    loss_learning_rate: float = 1e-3
+    masking_rounds: int = 3
+    matmul_size: int = 2048
+    matmul_repeats: int = 5
+    distilbert: bool = True
+    tiny_distilbert: bool = False
+    seed: int = 42
+    quick: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "seq_len", "rounds", "bundled_steps", "distilbert_steps", "loss_steps",
+                     "masking_rounds", "matmul_size", "matmul_repeats"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("warmup", self.warmup, 0)
+        _check_int("seed", self.seed, 0)
+        if self.seq_len < 8:
+            raise ValueError(f"seq_len must be at least 8, got {self.seq_len}.")
+
+    @classmethod
+    def quick_settings(cls, **changes: Any) -> "BenchSettings":
+        """A smoke run in well under a minute: short rows, small batches, 2 steps, a tiny DistilBERT config."""
+        base = cls(batch_size=4, seq_len=32, rounds=1, warmup=1, bundled_steps=2, distilbert_steps=2, loss_steps=2,
+                   masking_rounds=1, matmul_size=256, matmul_repeats=2, tiny_distilbert=True, quick=True)
+        return replace(base, **changes)
+
+
+def _machine() -> dict[str, Any]:
+    import platform
+
+    import tensorflow as tf
+    import transformers
+
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "transformers": transformers.__version__}
+
+
+def run_benchmarks(settings: BenchSettings, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Everything ``make bench`` measures, as one JSON-ready dict (see ``benchmarks/README.md``)."""
+    from mlm_tutorial.chunking import chunk_texts
+    from mlm_tutorial.resources import (bundled_corpus_dir, bundled_model_dir, load_mlm_model, load_news_corpus,
+                                        load_tokenizer)
+
+    if not isinstance(settings, BenchSettings):
+        raise TypeError(f"settings must be a BenchSettings, got {type(settings).__name__}.")
+    s = settings
+    corpus = load_news_corpus(str(bundled_corpus_dir()))
+    model_dir = str(bundled_model_dir())
+    tokenizer = load_tokenizer(model_dir)
+    texts = list(corpus["train"]["text"]) + list(corpus["test"]["text"])
+    train_rows = chunk_texts(list(corpus["train"]["text"]), tokenizer, s.seq_len)
+    validation_rows = chunk_texts(list(corpus["test"]["text"]), tokenizer, s.seq_len)
+    all_rows = chunk_texts(texts, tokenizer, s.seq_len)
+    results: dict[str, Any] = {"settings": asdict(s), "machine": _machine(), "training": {}}
+
+    say("matmul peak ...")
+    peak = matmul_peak(s.matmul_size, s.matmul_repeats)
+    results["matmul"] = peak
+
+    say(f"training, bundled model ({model_dir}) ...")
+    bundled = load_mlm_model(model_dir)
+    shape = ModelShape.from_config(bundled.config)
+    entry = {"model": "data/models/bert-mini-news", "token_ids": "bundled tokenizer"}
+    entry.update(training_comparison(bundled, tokenizer, train_rows, s.batch_size, s.bundled_steps, s.rounds,
+                                     s.warmup, seed=s.seed))
+    entry.update(flops_summary(shape, s.seq_len, entry, peak["peak_gflops"]))
+    say("equal validation loss check, bundled model ...")
+    entry["validation"] = equal_loss_check(load_mlm_model(model_dir), tokenizer, train_rows, validation_rows,
+                                           s.loss_steps, s.batch_size, s.loss_learning_rate, seed=s.seed)
+    results["training"]["bundled"] = entry
+
+    if s.distilbert:
+        say("training, DistilBERT-size model (random weights) ...")
+        config = distilbert_size_config(pad_token_id=tokenizer.pad_token_id, tiny=s.tiny_distilbert)
+        model = model_from_config(config, seed=s.seed)
+        shape = ModelShape.from_config(config)
+        entry = {"model": "TFDistilBertForMaskedLM from a config" + (" (tiny)" if s.tiny_distilbert else ""),
+                 "weights": "random", "token_ids": f"bundled tokenizer ids (vocabulary {len(tokenizer):,} of "
+                                                   f"the model's {config.vocab_size:,})"}
+        entry.update(training_comparison(model, tokenizer, train_rows, s.batch_size, s.distilbert_steps, s.rounds,
+                                         s.warmup, seed=s.seed))
+        entry.update(flops_summary(shape, s.seq_len, entry, peak["peak_gflops"]))
+        results["training"]["distilbert_size"] = entry
+
+    say("masking: mask_tokens in tf.data vs the transformers collator ...")
+    results["masking"] = masking_comparison(all_rows, tokenizer, s.batch_size, s.masking_rounds, s.warmup,
+                                            seed=s.seed)
+    results["targets"] = target_checks(results)
+    return results
+
+
+#: (key, description, threshold) of each target; measured by the lead on a quiet machine.
+TARGETS = (
+    ("distilbert_speed", "training speed, DistilBERT-size: project / course recipe", 1.6),
+    ("bundled_speed", "training speed, bundled model: project / course recipe (no slower)", 1.0),
+    ("equal_loss", "equal final validation loss (bundled, same masks, relative difference)", LOSS_TOLERANCE),
+    ("flops_fraction", "DistilBERT-size useful FLOP/s / measured matmul peak", 0.7),
+    ("masking_speed", "masking: tf.data mask_tokens / transformers collator", 20.0),
+)
+
+
+def target_checks(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each target with its measured value and whether it passed (``None`` when it was not measured)."""
+    training = results.get("training", {})
+    bundled, distil = training.get("bundled"), training.get("distilbert_size")
+    validation = bundled.get("validation") if bundled else None
+    measured = {
+        "distilbert_speed": distil["ratio"] if distil else None,
+        "bundled_speed": bundled["ratio"] if bundled else None,
+        "equal_loss": (validation["abs_diff"] / abs(validation["baseline_loss"])) if validation else None,
+        "flops_fraction": distil.get("fraction_of_peak") if distil else None,
+        "masking_speed": results["masking"]["ratio"] if "masking" in results else None,
+    }
+    checks = []
+    for key, text, threshold in TARGETS:
+        value = measured[key]
+        if value is None:
+            passed = None
+        elif key == "equal_loss":
+            passed = bool(value <= threshold)
+        else:
+            passed = bool(value >= threshold)
+        checks.append({"key": key, "target": text, "threshold": threshold, "measured": value, "passed": passed})
+    return checks
+
+
+def _format_target(check: Mapping[str, Any]) -> str:
+    status = {True: "PASS", False: "FAIL", None: "SKIP"}[check["passed"]]
+    value, threshold = check["measured"], check["threshold"]
+    if check["key"] == "equal_loss":
+        wanted, got = f"<= {threshold:.0e}", "not measured" if value is None else f"{value:.1e}"
+    elif check["key"] == "flops_fraction":
+        wanted, got = f">= {threshold:.0%}", "not measured" if value is None else f"{value:.0%}"
+    else:
+        wanted, got = f">= {threshold:g}x", "not measured" if value is None else f"{value:.2f}x"
+    return f"{status}  {check['target']}: {wanted} (measured {got})"
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+    """The printed summary of :func:`run_benchmarks`: training, compute, masking, then the targets."""
+    lines = []
+    machine, settings = results.get("machine", {}), results.get("settings", {})
+    lines.append(f"MLM fine-tuning benchmark: {machine.get('cpu_count', '?')} CPU cores, TensorFlow "
+                 f"{machine.get('tensorflow', '?')}, transformers {machine.get('transformers', '?')}"
+                 + ("  [--quick smoke run: the numbers mean nothing]" if settings.get("quick") else ""))
+    training = results.get("training", {})
+    if training:
+        first = next(iter(training.values()))
+        lines.append("")
+        lines.append(f"training, tokens/s (median of {first['rounds']} interleaved runs after {first['warmup_runs']} "
+                     f"warm-up; batch {first['batch_size']} x {first['seq_len']} tokens)")
+        lines.append(f"{'model':<18}{'course recipe':>15}{'project path':>15}{'ratio':>9}")
+        for name, entry in training.items():
+            lines.append(f"{name:<18}{entry['baseline_tokens_per_s']:>15,.0f}{entry['project_tokens_per_s']:>15,.0f}"
+                         f"{entry['ratio']:>8.2f}x")
+        validation = training.get("bundled", {}).get("validation")
+        if validation:
+            lines.append(f"validation loss after {validation['steps']} steps (bundled model, same masks, no dropout): "
+                         f"recipe {validation['baseline_loss']:.5f}, project {validation['project_loss']:.5f} "
+                         f"(start {validation['initial_loss']:.5f}, |difference| {validation['abs_diff']:.1e})")
+        for name, entry in training.items():
+            if "peak_gflops" in entry:
+                lines.append(f"compute, {name}: project path {entry['achieved_gflops']:.1f} useful GFLOP/s = "
+                             f"{entry['fraction_of_peak']:.0%} of the measured matmul peak {entry['peak_gflops']:.1f} "
+                             f"GFLOP/s (course recipe: {entry['baseline_useful_gflops']:.1f} useful, "
+                             f"{entry['baseline_gflops']:.1f} computed)")
+    masking = results.get("masking")
+    if masking:
+        lines.append("")
+        lines.append(f"masking, sequences/s ({masking['rows']:,} chunks of {masking['seq_len']} tokens, batch "
+                     f"{masking['batch_size']}): collator {masking['collator_sequences_per_s']:,.0f}, "
+                     f"mask_tokens in tf.data {masking['project_sequences_per_s']:,.0f}, ratio {masking['ratio']:.1f}x")
+    checks = results.get("targets")
+    if checks:
+        lines.append("")
+        lines.append("targets")
+        lines.extend(_format_target(check) for check in checks)
+    return "\n".join(lines)
+
+
+def write_results(results: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
+    """Write ``results`` as JSON (default ``build/bench.json``) via a temporary file, and return the path."""
+    from mlm_tutorial.paths import build_dir
+
+    if not isinstance(results, Mapping):
+        raise TypeError(f"results must be a dict from run_benchmarks(), got {type(results).__name__}.")
+    target = Path(path) if path is not None else build_dir() / "bench.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def prepare(seed: int = 42) -> None:
+    """Set up TensorFlow for measuring (Keras 2, quiet logs, seeds), as a notebook's setup cell would."""
+    from mlm_tutorial.setup import notebook_setup
+
+    notebook_setup(seed=seed, deterministic=False, verbose=False)

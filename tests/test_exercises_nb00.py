@@ -1,0 +1,165 @@
+"""The checkers of notebook 00's exercises accept the worked answers and explain typical mistakes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlm_tutorial.exercises import nb00
+from mlm_tutorial.exercises.feedback import Feedback
+
+
+def assert_fails_with(feedback: Feedback, *phrases: str) -> None:
+    assert isinstance(feedback, Feedback)
+    assert not feedback.passed, str(feedback)
+    text = str(feedback)
+    for phrase in phrases:
+        assert phrase in text, f"{phrase!r} not in {text!r}"
+
+
+@pytest.fixture(scope="module")
+def tokenizers(bert_tokenizer: Any, roberta_tokenizer: Any) -> dict[str, Any]:
+    return {"BERT-style": bert_tokenizer, "RoBERTa-style": roberta_tokenizer}
+
+
+# --------------------------------------------------------------------------- exercise 1
+
+
+def put_mask(template: str, tokenizer: Any) -> str:
+    return template.replace("{mask}", tokenizer.mask_token)
+
+
+def test_put_mask_accepts_the_solution(tokenizers: dict[str, Any]) -> None:
+    feedback = nb00.check_put_mask(put_mask, tokenizers)
+    assert feedback.passed, str(feedback)
+    assert "[MASK]" in str(feedback) and "<mask>" in str(feedback)
+    assert "correct" in str(feedback)
+
+
+def test_put_mask_accepts_format_and_harmless_spacing(tokenizers: dict[str, Any]) -> None:
+    assert nb00.check_put_mask(lambda t, tok: t.format(mask=tok.mask_token), tokenizers).passed
+    bert_only = {"BERT-style": tokenizers["BERT-style"]}
+    spaced = nb00.check_put_mask(lambda t, tok: t.replace("{mask}", f" {tok.mask_token} "), bert_only)
+    assert spaced.passed, str(spaced)
+
+
+def test_put_mask_rejects_a_typed_bert_mask(tokenizers: dict[str, Any]) -> None:
+    feedback = nb00.check_put_mask(lambda t, tok: t.replace("{mask}", "[MASK]"), tokenizers)
+    assert_fails_with(feedback, "RoBERTa-style", "'[MASK]'", "'<mask>'", "tokenizer.mask_token")
+    assert "BERT-style: every sentence" in str(feedback)  # the BERT half was right and is said so
+
+
+def test_put_mask_rejects_the_id_the_placeholder_and_doubles(tokenizers: dict[str, Any]) -> None:
+    assert_fails_with(nb00.check_put_mask(lambda t, tok: t.replace("{mask}", str(tok.mask_token_id)), tokenizers),
+                      "id", "tokenizer.mask_token")
+    assert_fails_with(nb00.check_put_mask(lambda t, tok: t, tokenizers), "placeholder")
+    assert_fails_with(nb00.check_put_mask(lambda t, tok: t.replace("{mask}", tok.mask_token * 2), tokenizers),
+                      "2 times")
+    assert_fails_with(nb00.check_put_mask(lambda t, tok: put_mask(t, tok) + " today", tokenizers), "more than the blank")
+
+
+def test_put_mask_reports_errors_and_wrong_types(tokenizers: dict[str, Any]) -> None:
+    assert_fails_with(nb00.check_put_mask(lambda t, tok: t.replace("{mask}", tok.mask_token_id), tokenizers),
+                      "TypeError")
+    assert_fails_with(nb00.check_put_mask(lambda t, tok: [put_mask(t, tok)], tokenizers), "returned a list")
+    assert_fails_with(nb00.check_put_mask(None, tokenizers), "function")
+    assert_fails_with(nb00.check_put_mask("the bank raised [MASK]", tokenizers), "function")
+
+
+def test_put_mask_checks_its_own_arguments(tokenizers: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match="tokenizers"):
+        nb00.check_put_mask(put_mask, [])
+    with pytest.raises(TypeError, match="no mask token"):
+        nb00.check_put_mask(put_mask, {"x": object()})
+    with pytest.raises(ValueError, match="templates"):
+        nb00.check_put_mask(put_mask, tokenizers, templates=["no placeholder"])
+
+
+# --------------------------------------------------------------------------- exercise 2
+
+
+def fake_pipeline(*pairs: tuple[str, float]) -> Any:
+    def fill_mask(sentence: str) -> list[dict[str, Any]]:
+        return [{"score": score, "token": 500 + i, "token_str": token, "sequence": sentence.replace("[MASK]", token)}
+                for i, (token, score) in enumerate(pairs)]
+
+    return fill_mask
+
+
+SENTENCE = "the bank raised interest [MASK] on thursday."
+PIPE = fake_pipeline(("rates", 0.61234), ("costs", 0.2), (" fees", 0.05))
+
+
+def test_top_guess_accepts_the_solution() -> None:
+    guesses = PIPE(SENTENCE)
+    feedback = nb00.check_top_guess((guesses[0]["token_str"], guesses[0]["score"]), PIPE, SENTENCE)
+    assert feedback.passed, str(feedback)
+    assert "'rates'" in str(feedback) and "0.612" in str(feedback)
+    assert nb00.check_top_guess([" rates ", 0.612], PIPE, SENTENCE).passed  # spaces and 3 decimals are fine
+
+
+def test_top_guess_of_a_real_pipeline(mlm_model: Any, bert_tokenizer: Any) -> None:
+    from mlm_tutorial.resources import fill_mask_pipeline
+
+    fill_mask = fill_mask_pipeline(mlm_model, bert_tokenizer, top_k=3)
+    sentence = f"the bank raised interest {bert_tokenizer.mask_token} on thursday."
+    best = fill_mask(sentence)[0]
+    assert nb00.check_top_guess((best["token_str"], best["score"]), fill_mask, sentence).passed
+    assert not nb00.check_top_guess((best["token_str"], 100 * best["score"]), fill_mask, sentence).passed
+
+
+def test_top_guess_rejects_typical_mistakes() -> None:
+    guesses = PIPE(SENTENCE)
+    assert_fails_with(nb00.check_top_guess(guesses[0], PIPE, SENTENCE), "dict")
+    assert_fails_with(nb00.check_top_guess((guesses[0]["sequence"], 0.612), PIPE, SENTENCE), "whole sentence")
+    assert_fails_with(nb00.check_top_guess((500, 0.612), PIPE, SENTENCE), "id")
+    assert_fails_with(nb00.check_top_guess(("fees", 0.05), PIPE, SENTENCE), "last guess", "does not belong")
+    assert_fails_with(nb00.check_top_guess(("costs", 0.2), PIPE, SENTENCE), "best first")
+    assert_fails_with(nb00.check_top_guess(("rates", 61.234), PIPE, SENTENCE), "percentage")
+    assert_fails_with(nb00.check_top_guess(("rates", 3.0), PIPE, SENTENCE), "cannot be a probability")
+    assert_fails_with(nb00.check_top_guess(("rates", "0.612"), PIPE, SENTENCE), "number")
+    assert_fails_with(nb00.check_top_guess(None, PIPE, SENTENCE), "None")
+    assert_fails_with(nb00.check_top_guess("rates", PIPE, SENTENCE), "pair")
+
+
+def test_top_guess_checks_its_own_arguments() -> None:
+    with pytest.raises(TypeError, match="fill_mask"):
+        nb00.check_top_guess(("rates", 0.6), None, SENTENCE)
+    with pytest.raises(ValueError, match="list of guesses"):
+        nb00.check_top_guess(("rates", 0.6), lambda s: [], SENTENCE)
+
+
+# --------------------------------------------------------------------------- exercise 3
+
+
+RIGHT = {letter for letter, (_, fits, _) in nb00.USE_CASES.items() if fits}
+
+
+def test_use_cases_has_both_kinds_and_prints_every_task() -> None:
+    assert RIGHT and RIGHT != set(nb00.USE_CASES)
+    text = nb00.use_cases_text()
+    assert len(text.splitlines()) == len(nb00.USE_CASES)
+    assert all(f"{letter}) {task}" in text for letter, (task, _, _) in nb00.USE_CASES.items())
+
+
+@pytest.mark.parametrize("spelling", [RIGHT, sorted(RIGHT), tuple(RIGHT), "".join(sorted(RIGHT)),
+                                      ", ".join(sorted(RIGHT)).upper()])
+def test_use_cases_accepts_the_solution_in_any_spelling(spelling: Any) -> None:
+    feedback = nb00.check_use_cases(spelling)
+    assert feedback.passed, str(feedback)
+    assert len(feedback.right) == len(nb00.USE_CASES)
+
+
+def test_use_cases_explains_every_mistake() -> None:
+    everything = nb00.check_use_cases(set(nb00.USE_CASES))
+    assert_fails_with(everything, "causal LM")
+    assert len(everything.wrong) == len(nb00.USE_CASES) - len(RIGHT)
+    missing = sorted(RIGHT)[0]
+    assert_fails_with(nb00.check_use_cases(RIGHT - {missing}), f"{missing})", "this one fits")
+
+
+def test_use_cases_rejects_unknown_letters_and_types() -> None:
+    assert_fails_with(nb00.check_use_cases(RIGHT | {"z"}), "'z'")
+    assert_fails_with(nb00.check_use_cases(None), "set of letters")
+    assert_fails_with(nb00.check_use_cases({1, 2}), "set of letters")

@@ -1,0 +1,294 @@
+"""Every notebook is usable as lecture material: its shape, its executed outputs, its student copy,
+its slides, and the README table that lists it.
+
+Each check is a function that returns the problems it found (empty when the notebook is fine), so a
+failing test names every problem at once, and the last tests show on a broken notebook that each
+check does find what it looks for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from mlm_tutorial.colab import INSTALL_TAG, install_cell_source
+from mlm_tutorial.notebook_tools import (
+    SOLUTION_TAG,
+    TABLE_END,
+    TABLE_START,
+    notebook_paths,
+    read_notebook,
+    readme_table,
+    student_copy,
+)
+from mlm_tutorial.paths import project_root
+
+NOTEBOOKS = notebook_paths(project_root() / "notebooks")
+SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
+PASSED = ": correct"
+NOT_PASSED = ": not yet"
+
+
+def _tags(cell: Any) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _slide_type(cell: Any) -> str | None:
+    return cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+
+
+def _code_cells(notebook: Any) -> list[Any]:
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def _is_section(cell: Any) -> bool:
+    return cell.cell_type == "markdown" and cell.source.lstrip().startswith("## ")
+
+
+def _heading_index(notebook: Any, heading: str) -> int | None:
+    pattern = re.compile(rf"^##\s+{re.escape(heading)}\s*$", re.M)
+    return next((i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown" and pattern.search(c.source)),
+                None)
+
+
+def _output_text(output: Any) -> str:
+    if output.get("output_type") == "stream":
+        return str(output.get("text", ""))
+    return str(output.get("data", {}).get("text/plain", ""))
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def header_problems(notebook: Any, number: str) -> list[str]:
+    """The first markdown cell: '# NN · Title', '> summary', 'Estimated time:', '## Learning goals' with items."""
+    first = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
+    if first is None or notebook.cells[0] is not first:
+        return ["the notebook does not open with a markdown cell"]
+    text = first.source
+    problems = []
+    if not re.search(rf"^# {number} · \S.*$", text, re.M):
+        problems.append(f"no title line '# {number} · Title'")
+    if not re.search(r"^> \S.*$", text, re.M):
+        problems.append("no one-sentence summary line '> ...'")
+    if not re.search(r"^\*\*Estimated time:\*\* \d+ minutes", text, re.M):
+        problems.append("no '**Estimated time:** N minutes' line")
+    goals = re.search(r"^## Learning goals\s*\n((?:- .*\n?(?:  .*\n?)*)+)", text, re.M)
+    if not goals:
+        problems.append("no '## Learning goals' section with '- ' items")
+    return problems
+
+
+def structure_problems(notebook: Any) -> list[str]:
+    """'## Summary', then '## Exercises' with solution cells after it whose checks pass."""
+    problems = []
+    summary, exercises = _heading_index(notebook, "Summary"), _heading_index(notebook, "Exercises")
+    if summary is None:
+        problems.append("no '## Summary' markdown cell")
+    if exercises is None:
+        return problems + ["no '## Exercises' markdown cell"]
+    if summary is not None and summary > exercises:
+        problems.append("'## Summary' comes after '## Exercises'")
+    solutions = [c for c in notebook.cells[exercises:] if SOLUTION_TAG in _tags(c)]
+    if not any(c.cell_type == "code" for c in solutions):
+        problems.append("no code cell tagged 'solution' in the exercises")
+    stray = [i for i, c in enumerate(notebook.cells[:exercises]) if SOLUTION_TAG in _tags(c)]
+    if stray:
+        problems.append(f"cells {stray} are tagged 'solution' but come before '## Exercises'")
+    for cell in solutions:
+        if cell.cell_type != "code":
+            continue
+        text = "".join(_output_text(o) for o in cell.get("outputs", []))
+        if PASSED not in text or NOT_PASSED in text:
+            problems.append(f"solution cell {cell.source.splitlines()[0]!r}... does not show a passing check")
+    return problems
+
+
+def setup_cell_problems(notebook: Any) -> list[str]:
+    """First code cell: the Colab install cell, tagged; second: notebook_setup(); both 'skip' slides."""
+    code = _code_cells(notebook)
+    if len(code) < 2:
+        return ["fewer than two code cells (install and setup)"]
+    install, setup = code[0], code[1]
+    problems = []
+    if install.source != install_cell_source():
+        problems.append("the first code cell is not mlm_tutorial.colab.install_cell_source()")
+    if INSTALL_TAG not in _tags(install):
+        problems.append(f"the install cell lacks the tag {INSTALL_TAG!r}")
+    if "notebook_setup(" not in setup.source:
+        problems.append("the second code cell does not call notebook_setup()")
+    for name, cell in (("install", install), ("setup", setup)):
+        if _slide_type(cell) != "skip":
+            problems.append(f"the {name} cell's slide_type is {_slide_type(cell)!r}, not 'skip'")
+    return problems
+
+
+def execution_problems(notebook: Any) -> list[str]:
+    """Every code cell executed, in order, in one run (counts 1..n), and no error output."""
+    code = _code_cells(notebook)
+    counts = [cell.get("execution_count") for cell in code]
+    problems = []
+    if counts != list(range(1, len(code) + 1)):
+        problems.append(f"execution counts are {counts}, not 1..{len(code)} in order: run the whole notebook once")
+    for index, cell in enumerate(code, 1):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            problems.append(f"code cell {index} has an error output: {errors[0].get('ename')}: {errors[0].get('evalue')}")
+    return problems
+
+
+def slide_problems(notebook: Any) -> list[str]:
+    """Every cell has a valid slide_type; the title and the '##' section cells start a slide."""
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        kind = _slide_type(cell)
+        if kind not in SLIDE_TYPES:
+            problems.append(f"cell {index} has slide_type {kind!r}")
+        elif (index == 0 or _is_section(cell)) and kind != "slide":
+            problems.append(f"cell {index} ({cell.source.splitlines()[0]!r}) should be a 'slide', is {kind!r}")
+    return problems
+
+
+def student_copy_problems(notebook: Any, make_copy: Callable[[Any], Any] = student_copy) -> list[str]:
+    """The student copy (``make_copy(notebook)``) holds no outputs and none of the solution cells' own lines."""
+    copy = make_copy(notebook)
+    problems = []
+    if any(cell.get("outputs") or cell.get("execution_count") is not None for cell in _code_cells(copy)):
+        problems.append("the student copy still has outputs or execution counts")
+    # Lines that also occur outside the solutions (e.g. the call of a checker) may stay.
+    elsewhere = {line.strip() for c in notebook.cells if SOLUTION_TAG not in _tags(c) for line in c.source.splitlines()}
+    own_lines = {line.strip() for c in notebook.cells if SOLUTION_TAG in _tags(c) for line in c.source.splitlines()}
+    own_lines = {line for line in own_lines if line and line not in elsewhere}
+    copied = {line.strip() for c in copy.cells for line in c.source.splitlines()}
+    leaked = sorted(own_lines & copied)
+    if leaked:
+        problems.append(f"the student copy still holds solution lines, e.g. {leaked[0]!r}")
+    if not own_lines and any(SOLUTION_TAG in _tags(c) for c in notebook.cells):
+        problems.append("the solution cells hold nothing of their own")
+    return problems
+
+
+# --------------------------------------------------------------------------- every notebook
+
+
+def test_the_series_has_notebooks() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS] == sorted({p.name[:2] for p in NOTEBOOKS})
+    assert NOTEBOOKS and NOTEBOOKS[0].name.startswith("00_")
+
+
+@pytest.fixture(scope="module", params=NOTEBOOKS, ids=lambda p: p.name)
+def notebook(request: pytest.FixtureRequest) -> tuple[Path, Any]:
+    return request.param, read_notebook(request.param)
+
+
+def test_header(notebook: tuple[Path, Any]) -> None:
+    path, nb = notebook
+    assert header_problems(nb, path.name[:2]) == []
+
+
+def test_summary_and_exercises(notebook: tuple[Path, Any]) -> None:
+    assert structure_problems(notebook[1]) == []
+
+
+def test_install_and_setup_cells(notebook: tuple[Path, Any]) -> None:
+    assert setup_cell_problems(notebook[1]) == []
+
+
+def test_executed_in_order_without_errors(notebook: tuple[Path, Any]) -> None:
+    assert execution_problems(notebook[1]) == []
+
+
+def test_slide_metadata(notebook: tuple[Path, Any]) -> None:
+    assert slide_problems(notebook[1]) == []
+
+
+def test_student_copy_has_no_solutions_or_outputs(notebook: tuple[Path, Any]) -> None:
+    path, nb = notebook
+    assert student_copy_problems(nb) == []
+    assert nbformat.read(str(path), as_version=4) == nb  # making the copy left the notebook alone
+
+
+def test_kernel_metadata(notebook: tuple[Path, Any]) -> None:
+    kernelspec = notebook[1].metadata.get("kernelspec", {})
+    assert (kernelspec.get("name"), kernelspec.get("display_name")) == ("python3", "Python 3")
+
+
+# --------------------------------------------------------------------------- README and slides
+
+
+def test_readme_table_matches_the_notebooks() -> None:
+    readme = (project_root() / "README.md").read_text(encoding="utf-8")
+    assert readme.count(TABLE_START) == 1 and readme.count(TABLE_END) == 1
+    between = readme.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0].strip()
+    assert between == readme_table(), (
+        "README.md's notebook table disagrees with the notebooks: run `python -m mlm_tutorial.notebook_tools readme`."
+    )
+
+
+def test_slides_have_reveal_sections_and_no_skipped_cells() -> None:
+    from nbconvert import SlidesExporter
+
+    nb = read_notebook(NOTEBOOKS[0])
+    html, _ = SlidesExporter().from_notebook_node(nb)
+    assert "reveal" in html.lower()
+    starts = sum(_slide_type(c) in ("slide", "subslide") for c in nb.cells)
+    assert html.count("<section") >= starts > 0
+    skipped = [c for c in nb.cells if _slide_type(c) == "skip"]
+    shown = [c for c in nb.cells if _slide_type(c) not in ("skip", "notes")]
+    assert skipped and shown
+    for cell in skipped:
+        assert f'id="cell-id={cell.id}"' not in html, f"skipped cell {cell.id} is in the slides"
+    for cell in shown:
+        assert f'id="cell-id={cell.id}"' in html, f"cell {cell.id} is missing from the slides"
+
+
+# --------------------------------------------------------------------------- the checks find problems
+
+
+def _broken_notebook() -> Any:
+    header = "# 07 · Broken\nNo summary here.\n\n## Learning goals\n"
+    install = new_code_cell("print('not the install cell')", execution_count=2)
+    setup = new_code_cell("x = 1", execution_count=1, metadata={"slideshow": {"slide_type": "skip"}})
+    setup.outputs = [new_output("error", ename="NameError", evalue="name 'y' is not defined", traceback=[])]
+    section = new_markdown_cell("## 1 · A section", metadata={"slideshow": {"slide_type": "-"}})
+    exercises = new_markdown_cell("## Exercises\nWhat is 2 + 2?", metadata={"slideshow": {"slide_type": "slide"}})
+    solution = new_code_cell("answer = 2 + 2\ncheck(answer)", execution_count=3, metadata={"tags": [SOLUTION_TAG]})
+    solution.outputs = [new_output("execute_result", data={"text/plain": "Exercise 1: not yet"}, execution_count=3)]
+    return new_notebook(cells=[new_markdown_cell(header), install, setup, section, exercises, solution])
+
+
+def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
+    nb = _broken_notebook()
+    header = header_problems(nb, "07")
+    assert any("summary" in p for p in header) and any("Estimated time" in p for p in header)
+    assert any("Learning goals" in p for p in header) and not any("title" in p for p in header)
+    assert header_problems(nb, "08") and any("title" in p for p in header_problems(nb, "08"))
+    structure = structure_problems(nb)
+    assert any("Summary" in p for p in structure) and any("passing check" in p for p in structure)
+    setup = setup_cell_problems(nb)
+    assert any("install_cell_source" in p for p in setup) and any(INSTALL_TAG in p for p in setup)
+    assert any("notebook_setup" in p for p in setup) and any("install cell's slide_type" in p for p in setup)
+    execution = execution_problems(nb)
+    assert any("[2, 1, 3]" in p for p in execution) and any("NameError" in p for p in execution)
+    slides = slide_problems(nb)
+    assert any("cell 0" in p for p in slides) and any("A section" in p for p in slides)
+
+
+def test_student_copy_check_notices_leaks() -> None:
+    nb = _broken_notebook()
+    assert student_copy_problems(nb) == []
+
+    def leaky_copy(notebook: Any) -> Any:  # a faulty copier that keeps the solution and its output
+        result = student_copy(notebook)
+        result.cells[5] = notebook.cells[5]
+        return result
+
+    problems = student_copy_problems(nb, make_copy=leaky_copy)
+    assert any("solution lines" in p and "answer = 2 + 2" in p for p in problems)
+    assert any("outputs" in p for p in problems)
