@@ -21,8 +21,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
+import hashlib  # noqa: E402
 import re  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
@@ -208,3 +210,67 @@ def news_corpus(tf_ready: None) -> Any:
     from mlm_tutorial.resources import load_news_corpus
 
     return load_news_corpus("auto")
+
+
+# --------------------------------------------------------------------------- notebooks/ and data/ stay unchanged
+
+SOURCE_TREES = ("notebooks", "data")
+_ROOT = Path(__file__).resolve().parent
+_source_snapshot: dict[str, str] = {}
+
+
+def source_tree_digest(root: Path = _ROOT) -> dict[str, str]:
+    """``{relative path: sha256}`` for every file below notebooks/ and data/; folders map to ``"<dir>"``."""
+    digest: dict[str, str] = {}
+    for folder in SOURCE_TREES:
+        base = root / folder
+        digest[folder] = "<dir>" if base.is_dir() else "<missing>"
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            name = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                digest[name] = f"<link to {os.readlink(path)}>"
+            elif path.is_dir():
+                digest[name] = "<dir>"
+            else:
+                sha = hashlib.sha256()
+                with path.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        sha.update(block)
+                digest[name] = sha.hexdigest()
+    return digest
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remember notebooks/ and data/ before any test runs."""
+    _source_snapshot.clear()
+    _source_snapshot.update(source_tree_digest())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when anything in it (tests or nbval checks) wrote into notebooks/ or data/."""
+    if not _source_snapshot:
+        return
+    after = source_tree_digest()
+    diff = [f"added   {name}" for name in sorted(after.keys() - _source_snapshot.keys())]
+    diff += [f"removed {name}" for name in sorted(_source_snapshot.keys() - after.keys())]
+    diff += [f"changed {name}" for name in sorted(after.keys() & _source_snapshot.keys())
+             if after[name] != _source_snapshot[name]]
+    if not diff:
+        return
+    text = "the test session wrote into notebooks/ or data/:\n" + "\n".join(diff)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write("\n")
+        reporter.write_sep("=", "source trees changed", red=True)
+        reporter.write_line(text)
+    else:
+        print(text)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def source_tree_snapshot() -> dict[str, str]:
+    """The digest of notebooks/ and data/ taken when the session started."""
+    return dict(_source_snapshot)

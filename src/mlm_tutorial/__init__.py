@@ -2,12 +2,16 @@
 
 Each module belongs to the notebook that introduces it:
 
-- ``mlm_tutorial.setup``: every notebook's first cell (notebook 00).
-- ``mlm_tutorial.resources``: where the corpus, tokenizers and models come from (notebook 00).
-- ``mlm_tutorial.tokenizing``: text to TensorFlow tensors (notebook 01).
+- ``mlm_tutorial.setup``, ``mlm_tutorial.resources``, ``mlm_tutorial.paths``, ``mlm_tutorial.colab``:
+  every notebook's first cells; where the corpus, tokenizers and models come from (notebook 00).
+- ``mlm_tutorial.intro``: the diagrams and fill-mask tables of notebook 00.
+- ``mlm_tutorial.tokenizing`` and ``mlm_tutorial.chunking``: text to TensorFlow tensors (notebook 01).
 - ``mlm_tutorial.inspect``: special tokens and padding made visible (notebook 02).
 - ``mlm_tutorial.masking``: BERT's masking rule (notebook 03).
 - ``mlm_tutorial.training`` and ``mlm_tutorial.evaluation``: fine-tuning and measuring (notebook 04).
+- ``mlm_tutorial.benchmarking``: where the time goes, and the faster path (notebook 05, ``make bench``).
+- ``mlm_tutorial.exercises``: the checkers behind each notebook's exercises.
+- ``mlm_tutorial.assets`` and ``mlm_tutorial.notebook_tools``: ``make assets`` and ``make run``.
 
 Importing the package does no work: TensorFlow is imported only by the modules that need it.
 """

@@ -9,12 +9,14 @@ holds the measured quality; ``tests/test_assets.py`` reproduces it. Notebook 00 
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -77,16 +79,76 @@ def _corpus(folder: Path) -> tuple[Any, Any]:
     return pd.read_csv(folder / "train.csv"), pd.read_csv(folder / "test.csv")
 
 
+def learn_wordpieces(words: Counter[str], vocab_size: int, specials: list[str], min_frequency: int = 2) -> list[str]:
+    """Learn a WordPiece vocabulary by merging the most frequent adjacent pieces, deterministically.
+
+    Words start as characters (``##`` marks a character inside a word); the most frequent adjacent
+    pair is merged into a new piece until the vocabulary is full. Ties go to the alphabetically
+    first pair, so the same word counts always give the same vocabulary (the ``tokenizers``
+    trainers break ties in an order that changes from run to run).
+    """
+    entries = [(list(word[:1]) + [f"##{c}" for c in word[1:]], count) for word, count in sorted(words.items())]
+    alphabet = sorted({symbol for symbols, _ in entries for symbol in symbols})
+    vocab = list(specials) + [s for s in alphabet if s not in specials]
+    pair_counts: Counter[tuple[str, str]] = Counter()
+    where: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for index, (symbols, count) in enumerate(entries):
+        for pair in zip(symbols, symbols[1:]):
+            pair_counts[pair] += count
+            where[pair].add(index)
+    heap = [(-count, pair) for pair, count in pair_counts.items()]
+    heapq.heapify(heap)
+    while len(vocab) < vocab_size and heap:
+        negative, pair = heapq.heappop(heap)
+        if pair_counts.get(pair, 0) != -negative:
+            continue  # stale entry
+        if -negative < min_frequency:
+            break
+        first, second = pair
+        merged = first + (second[2:] if second.startswith("##") else second)
+        vocab.append(merged)
+        touched: set[tuple[str, str]] = set()
+        for index in sorted(where.pop(pair, set())):
+            symbols, count = entries[index]
+            for old in zip(symbols, symbols[1:]):
+                pair_counts[old] -= count
+                touched.add(old)
+            out, i = [], 0
+            while i < len(symbols):
+                if i + 1 < len(symbols) and symbols[i] == first and symbols[i + 1] == second:
+                    out.append(merged)
+                    i += 2
+                else:
+                    out.append(symbols[i])
+                    i += 1
+            entries[index] = (out, count)
+            for new in zip(out, out[1:]):
+                pair_counts[new] += count
+                where[new].add(index)
+                touched.add(new)
+        pair_counts.pop(pair, None)
+        for key in touched:
+            if pair_counts.get(key, 0) > 0:
+                heapq.heappush(heap, (-pair_counts[key], key))
+            else:
+                pair_counts.pop(key, None)
+    return vocab
+
+
 def train_wordpiece(texts: list[str], vocab_size: int, out: Path) -> Any:
     """An uncased WordPiece tokenizer laid out like ``bert-base-uncased`` (``[CLS]`` = 101)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=BERT_SPECIALS, min_frequency=2)
-    tok.train_from_iterator(texts, trainer=trainer)
+    normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for text in texts:
+        words.update(word for word, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text)))
+    vocab = {token: index for index, token in enumerate(learn_wordpieces(words, vocab_size, BERT_SPECIALS))}
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = splitter
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]

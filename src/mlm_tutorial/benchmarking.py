@@ -24,12 +24,11 @@ TensorFlow and transformers are imported inside the functions; call
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,24 +141,35 @@ def flop_table(shapes: Mapping[str, ModelShape], seq_len: int, head_fraction: fl
     return table
 
 
-def plot_flop_breakdown(breakdowns: Mapping[str, Mapping[str, float]], ax: Any = None) -> Any:
-    """Horizontal stacked bars: each model's forward FLOPs as shares of its total, part by part (notebook 05)."""
+def plot_flop_breakdown(breakdowns: Mapping[str, Mapping[str, float]], totals: Mapping[str, float] | None = None,
+                        ax: Any = None) -> Any:
+    """Horizontal stacked bars of forward FLOPs per token, part by part (notebook 05).
+
+    Each bar is divided by ``totals[label]`` when given (e.g. the stock model's total, so a fast-head bar
+    shows how much is left), else by its own sum. Returns the axes.
+    """
     import matplotlib.pyplot as plt
 
     if not isinstance(breakdowns, Mapping) or not breakdowns:
         raise ValueError("breakdowns must be a non-empty dict {label: forward_flops_per_token(...)}.")
+    totals = dict(totals or {})
+    unknown = set(totals) - set(breakdowns)
+    if unknown:
+        raise ValueError(f"totals names bars that breakdowns lacks: {sorted(unknown)}.")
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.7 * len(breakdowns) + 1.2))
+        _, ax = plt.subplots(figsize=(8, 0.6 * len(breakdowns) + 1.6))
     labels = list(breakdowns)
+    scale = np.array([totals.get(label, sum(breakdowns[label].values())) for label in labels], dtype=float)
     left = np.zeros(len(labels))
     for part in FLOP_PARTS:
-        shares = np.array([breakdowns[label][part] / sum(breakdowns[label].values()) for label in labels])
+        shares = np.array([breakdowns[label][part] for label in labels], dtype=float) / scale
         ax.barh(labels, shares, left=left, label=part)
         left += shares
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("share of the forward FLOPs per token")
+    ax.set_xlim(0, max(1.0, float(left.max())))
+    ax.set_xlabel("forward FLOPs per token, as a share of the stock model's" if totals
+                  else "share of the forward FLOPs per token")
     ax.invert_yaxis()
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8)
     return ax
 
 
@@ -246,7 +256,8 @@ def interleaved_order(names: Sequence[str], rounds: int, warmup: int = 1) -> lis
     Alternating makes a slow phase of a shared machine hit both paths, instead of all runs of one of them.
     """
     if isinstance(names, str) or not isinstance(names, Sequence) or not names:
-        raise ValueError(f"names must be a non-empty list of path names such as ['baseline', 'project'], got {names!r}.")
+        raise ValueError(f"names must be a non-empty list of path names such as ['baseline', 'project'], "
+                         f"got {names!r}.")
     if len(set(names)) != len(names):
         raise ValueError(f"names must be distinct, got {list(names)}.")
     rounds = _check_int("rounds", rounds, 1)
@@ -330,6 +341,15 @@ def distilbert_size_config(vocab_size: int = 30522, pad_token_id: int = 0, tiny:
                             max_position_embeddings=512, pad_token_id=pad_token_id)
 
 
+def tiny_bert_config(vocab_size: int, pad_token_id: int = 0) -> Any:
+    """A one-layer BERT masked-LM config of hidden size 32: what ``--quick`` uses instead of the bundled model."""
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=_check_int("vocab_size", vocab_size, 8), hidden_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, intermediate_size=64, max_position_embeddings=512,
+                      pad_token_id=_check_int("pad_token_id", pad_token_id, 0))
+
+
 def _dropout_free(config: Any) -> Any:
     config = config.__class__.from_dict(config.to_dict())
     for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
@@ -389,16 +409,13 @@ def _check_rows(rows: Any) -> np.ndarray:
     return array
 
 
-class _StepRunner:
-    """Runs ``steps`` optimizer steps of one path per call, continuing where the last call stopped."""
+def _fit_runner(trainer: Any, data: Any, steps: int) -> Callable[[], None]:
+    """A function that runs ``steps`` optimizer steps of ``trainer`` on ``data`` with ``fit``."""
 
-    def __init__(self, trainer: Any, make_data: Callable[[int, int], Any], steps: int) -> None:
-        self.trainer, self.make_data, self.steps, self.done = trainer, make_data, steps, 0
+    def run() -> None:
+        trainer.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
 
-    def __call__(self) -> None:
-        self.trainer.fit(self.make_data(self.done, self.done + self.steps), steps_per_epoch=self.steps, epochs=1,
-                         verbose=0)
-        self.done += self.steps
+    return run
 
 
 def _masked_share(rows: np.ndarray, tokenizer: Any, batch_size: int, steps: int, seed: int) -> float:
@@ -415,7 +432,8 @@ def _masked_share(rows: np.ndarray, tokenizer: Any, batch_size: int, steps: int,
 
 
 def training_comparison(model: Any, tokenizer: Any, rows: Any, batch_size: int = 32, steps_per_run: int = 1,
-                        rounds: int = 3, warmup: int = 1, learning_rate: float = 5e-5, seed: int = 42) -> dict[str, Any]:
+                        rounds: int = 3, warmup: int = 1, learning_rate: float = 5e-5,
+                        seed: int = 42) -> dict[str, Any]:
     """Tokens/s of the course recipe and of the project's path on the same model, data and shapes.
 
     ``model`` is the starting point of both paths: the recipe trains it, the project's path trains a
@@ -440,11 +458,12 @@ def training_comparison(model: Any, tokenizer: Any, rows: Any, batch_size: int =
     recipe_data = course_recipe_dataset(recipe_model, tokenizer, rows, batch_size)
     trainer = build_trainer(project_model, optimizer(), fast_head=True)
 
-    def project_data(start: int, stop: int) -> Any:
-        return training_dataset(rows, tokenizer, batch_size, stop, seed=seed, start_step=start)
-
-    runners = {"baseline": _StepRunner(recipe_model, lambda start, stop: recipe_data, steps_per_run),
-               "project": _StepRunner(trainer, project_data, steps_per_run)}
+    # Both datasets are built once; every fit call starts a new pass over them, so each measured run
+    # trains on the same first batches. Building a pipeline inside the timed run would charge its
+    # tracing to the path that does it.
+    project_data = training_dataset(rows, tokenizer, batch_size, steps_per_run, seed=seed).repeat()
+    runners = {"baseline": _fit_runner(recipe_model, recipe_data, steps_per_run),
+               "project": _fit_runner(trainer, project_data, steps_per_run)}
     timings = run_interleaved(runners, rounds, warmup)
     tokens = steps_per_run * batch_size * rows.shape[1]
     rates = timings.rates({"baseline": tokens, "project": tokens})
@@ -456,7 +475,7 @@ def training_comparison(model: Any, tokenizer: Any, rows: Any, batch_size: int =
         "ratio": medians["project"] / medians["baseline"],
         "baseline_runs_tokens_per_s": rates["baseline"], "project_runs_tokens_per_s": rates["project"],
         "warmup_seconds": timings.warmup_seconds,
-        "masked_share": _masked_share(rows, tokenizer, batch_size, total_steps, seed),
+        "masked_share": _masked_share(rows, tokenizer, batch_size, steps_per_run, seed),
     }
 
 
@@ -526,8 +545,10 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
                        project_passes: int = 10, collator_passes: int = 1, seed: int = 42) -> dict[str, Any]:
     """Sequences/s of ``mask_tokens`` inside ``tf.data`` and of ``DataCollatorForLanguageModeling``.
 
-    Both mask all ``rows`` in batches of ``batch_size``; a run of a path is ``*_passes`` passes over the
-    rows (the collator is so much slower that one pass is long enough to time). Runs alternate.
+    Both mask all ``rows`` in batches of ``batch_size`` and hand every batch to Python. ``tf.data`` maps
+    ``mask_tokens`` over whole batches, with ``num_parallel_calls=AUTOTUNE`` (in order); the collator is
+    called on lists of examples, as ``prepare_tf_dataset`` does. A run of a path is ``*_passes`` passes
+    over the rows (the collator is so much slower that one pass is long enough to time). Runs alternate.
     """
     import tensorflow as tf
     from transformers import DataCollatorForLanguageModeling
@@ -540,7 +561,8 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
     collator_passes = _check_int("collator_passes", collator_passes, 1)
     seed_t = tf.constant(seed, tf.int64)
     pipeline = (tf.data.Dataset.from_tensor_slices(rows).batch(batch_size).enumerate()
-                .map(lambda step, ids: mask_tokens(ids, tokenizer, seed=tf.stack([step, seed_t])))
+                .map(lambda step, ids: mask_tokens(ids, tokenizer, seed=tf.stack([step, seed_t])),
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                 .prefetch(2).repeat(project_passes))
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="tf")
     examples = [{"input_ids": row} for row in rows.tolist()]
@@ -568,13 +590,19 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """Everything ``make bench`` measures with; ``quick()`` gives the tiny smoke run the tests use."""
+    """Everything ``make bench`` measures with; :meth:`quick_settings` gives the tiny smoke run the tests use.
+
+    ``rounds`` measured runs per path follow ``warmup`` unmeasured ones; a run is ``bundled_steps``
+    (``distilbert_steps``) optimizer steps. ``validation_rows`` and ``masking_rows`` cap the held-out
+    chunks of the loss check and the chunks of the masking comparison (``None``: all of them).
+    ``tiny_models`` replaces the bundled model and the DistilBERT-size model by one-layer configs.
+    """
 
     batch_size: int = 32
     seq_len: int = 128
     rounds: int = 3
     warmup: int = 1
-    bundled_steps: int = 10
+    bundled_steps: int = 20
     distilbert_steps: int = 1
     loss_steps: int = 20
     loss_learning_rate: float = 1e-3
@@ -582,25 +610,33 @@ class BenchSettings:
     matmul_size: int = 2048
     matmul_repeats: int = 5
     distilbert: bool = True
-    tiny_distilbert: bool = False
+    tiny_models: bool = False
+    validation_rows: int | None = None
+    masking_rows: int | None = None
     seed: int = 42
     quick: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "seq_len", "rounds", "bundled_steps", "distilbert_steps", "loss_steps",
-                     "masking_rounds", "matmul_size", "matmul_repeats"):
+        for name in ("batch_size", "rounds", "bundled_steps", "distilbert_steps", "loss_steps", "masking_rounds",
+                     "matmul_repeats"):
             _check_int(name, getattr(self, name), 1)
+        _check_int("seq_len", self.seq_len, 8)
+        _check_int("matmul_size", self.matmul_size, 16)
         _check_int("warmup", self.warmup, 0)
         _check_int("seed", self.seed, 0)
-        if self.seq_len < 8:
-            raise ValueError(f"seq_len must be at least 8, got {self.seq_len}.")
+        for name in ("validation_rows", "masking_rows"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
+        if isinstance(self.loss_learning_rate, bool) or not isinstance(self.loss_learning_rate, (int, float)) \
+                or not 0.0 < self.loss_learning_rate < 1.0:
+            raise ValueError(f"loss_learning_rate must be a number between 0 and 1, got {self.loss_learning_rate!r}.")
 
     @classmethod
     def quick_settings(cls, **changes: Any) -> "BenchSettings":
-        """A smoke run in well under a minute: short rows, small batches, 2 steps, a tiny DistilBERT config."""
+        """A smoke run: tiny models, short rows, batches of 4, 2 steps per run, one measured round."""
         base = cls(batch_size=4, seq_len=32, rounds=1, warmup=1, bundled_steps=2, distilbert_steps=2, loss_steps=2,
-                   masking_rounds=1, matmul_size=256, matmul_repeats=2, tiny_distilbert=True, quick=True)
+                   masking_rounds=1, matmul_size=256, matmul_repeats=2, tiny_models=True, validation_rows=16,
+                   masking_rows=256, quick=True)
         return replace(base, **changes)
 
 
@@ -615,7 +651,7 @@ def _machine() -> dict[str, Any]:
 
 
 def run_benchmarks(settings: BenchSettings, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Everything ``make bench`` measures, as one JSON-ready dict (see ``benchmarks/README.md``)."""
+    """Everything ``make bench`` measures, as one JSON-ready dict (its layout: ``benchmarks/README.md``)."""
     from mlm_tutorial.chunking import chunk_texts
     from mlm_tutorial.resources import (bundled_corpus_dir, bundled_model_dir, load_mlm_model, load_news_corpus,
                                         load_tokenizer)
@@ -624,44 +660,51 @@ def run_benchmarks(settings: BenchSettings, say: Callable[[str], None] = print) 
         raise TypeError(f"settings must be a BenchSettings, got {type(settings).__name__}.")
     s = settings
     corpus = load_news_corpus(str(bundled_corpus_dir()))
-    model_dir = str(bundled_model_dir())
-    tokenizer = load_tokenizer(model_dir)
-    texts = list(corpus["train"]["text"]) + list(corpus["test"]["text"])
-    train_rows = chunk_texts(list(corpus["train"]["text"]), tokenizer, s.seq_len)
-    validation_rows = chunk_texts(list(corpus["test"]["text"]), tokenizer, s.seq_len)
-    all_rows = chunk_texts(texts, tokenizer, s.seq_len)
+    model_dir = bundled_model_dir()
+    tokenizer = load_tokenizer(str(model_dir))
+    train_texts, test_texts = list(corpus["train"]["text"]), list(corpus["test"]["text"])
+    train_rows = chunk_texts(train_texts, tokenizer, s.seq_len)
+    validation_rows = chunk_texts(test_texts, tokenizer, s.seq_len)[:s.validation_rows]
+    all_rows = chunk_texts(train_texts + test_texts, tokenizer, s.seq_len)[:s.masking_rows]
     results: dict[str, Any] = {"settings": asdict(s), "machine": _machine(), "training": {}}
 
-    say("matmul peak ...")
+    say(f"matmul peak ({s.matmul_size} x {s.matmul_size}, fp32) ...")
     peak = matmul_peak(s.matmul_size, s.matmul_repeats)
     results["matmul"] = peak
 
-    say(f"training, bundled model ({model_dir}) ...")
-    bundled = load_mlm_model(model_dir)
-    shape = ModelShape.from_config(bundled.config)
-    entry = {"model": "data/models/bert-mini-news", "token_ids": "bundled tokenizer"}
+    if s.tiny_models:
+        bundled = model_from_config(tiny_bert_config(len(tokenizer), tokenizer.pad_token_id), seed=s.seed)
+        entry = {"model": "tiny TFBertForMaskedLM from a config (stands in for the bundled model in --quick)",
+                 "weights": "random"}
+    else:
+        bundled = load_mlm_model(str(model_dir))
+        entry = {"model": f"data/models/{model_dir.name}", "weights": "pretrained (bundled)"}
+    entry["token_ids"] = f"bundled tokenizer (vocabulary {len(tokenizer):,})"
+    say("equal validation loss: both paths from the same weights, same masks, no dropout ...")
+    validation = equal_loss_check(bundled, tokenizer, train_rows, validation_rows, s.loss_steps, s.batch_size,
+                                  s.loss_learning_rate, seed=s.seed)
+    say("training speed, bundled model ...")
     entry.update(training_comparison(bundled, tokenizer, train_rows, s.batch_size, s.bundled_steps, s.rounds,
                                      s.warmup, seed=s.seed))
-    entry.update(flops_summary(shape, s.seq_len, entry, peak["peak_gflops"]))
-    say("equal validation loss check, bundled model ...")
-    entry["validation"] = equal_loss_check(load_mlm_model(model_dir), tokenizer, train_rows, validation_rows,
-                                           s.loss_steps, s.batch_size, s.loss_learning_rate, seed=s.seed)
+    entry.update(flops_summary(ModelShape.from_config(bundled.config), s.seq_len, entry, peak["peak_gflops"]))
+    entry["validation"] = validation
     results["training"]["bundled"] = entry
+    del bundled
 
     if s.distilbert:
-        say("training, DistilBERT-size model (random weights) ...")
-        config = distilbert_size_config(pad_token_id=tokenizer.pad_token_id, tiny=s.tiny_distilbert)
+        say("training speed, DistilBERT-size model (random weights) ...")
+        config = distilbert_size_config(pad_token_id=tokenizer.pad_token_id, tiny=s.tiny_models)
         model = model_from_config(config, seed=s.seed)
-        shape = ModelShape.from_config(config)
-        entry = {"model": "TFDistilBertForMaskedLM from a config" + (" (tiny)" if s.tiny_distilbert else ""),
-                 "weights": "random", "token_ids": f"bundled tokenizer ids (vocabulary {len(tokenizer):,} of "
-                                                   f"the model's {config.vocab_size:,})"}
+        entry = {"model": "TFDistilBertForMaskedLM from a config" + (" (tiny, --quick)" if s.tiny_models else ""),
+                 "weights": "random", "token_ids": f"bundled tokenizer ids (vocabulary {len(tokenizer):,} of the "
+                                                   f"model's {config.vocab_size:,})"}
         entry.update(training_comparison(model, tokenizer, train_rows, s.batch_size, s.distilbert_steps, s.rounds,
                                          s.warmup, seed=s.seed))
-        entry.update(flops_summary(shape, s.seq_len, entry, peak["peak_gflops"]))
+        entry.update(flops_summary(ModelShape.from_config(config), s.seq_len, entry, peak["peak_gflops"]))
         results["training"]["distilbert_size"] = entry
+        del model
 
-    say("masking: mask_tokens in tf.data vs the transformers collator ...")
+    say("masking speed: mask_tokens in tf.data vs the transformers collator ...")
     results["masking"] = masking_comparison(all_rows, tokenizer, s.batch_size, s.masking_rounds, s.warmup,
                                             seed=s.seed)
     results["targets"] = target_checks(results)
@@ -780,8 +823,6 @@ def _json_default(value: Any) -> Any:
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 

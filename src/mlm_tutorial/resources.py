@@ -250,7 +250,7 @@ def _hub_default(family: str) -> str:
 
 def _bundled_for(family: str) -> Path:
     _check_family(family)
-    return bundled_model_dir() if family == "bert" else bundled_tokenizer_dir("roberta")
+    return bundled_model_dir(family)
 
 
 def load_tokenizer(name: str = "auto", family: str = "bert") -> "Any":
@@ -273,7 +273,7 @@ def load_tokenizer(name: str = "auto", family: str = "bert") -> "Any":
                 "Save one there with tokenizer.save_pretrained(folder)."
             )
         _check_config(folder, required=False)
-    return AutoTokenizer.from_pretrained(choice.location, use_fast=True)
+    return AutoTokenizer.from_pretrained(choice.location, use_fast=True, trust_remote_code=False)
 
 
 def _check_config(folder: Path, required: bool = True) -> dict[str, Any] | None:

@@ -1,0 +1,303 @@
+"""Tests of mlm_tutorial.benchmarking (notebook 05, ``make bench``): FLOP counts, padding counts, the
+interleaving of timed runs, the targets, and the JSON a ``--quick`` run of ``benchmarks/run.py`` writes.
+
+No test asserts a speed: timings on a shared machine prove nothing either way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlm_tutorial import benchmarking as B
+from mlm_tutorial.paths import project_root
+
+SMALL = B.ModelShape(layers=2, hidden=4, heads=2, ffn=8, vocab=10)
+
+
+# --------------------------------------------------------------------------- FLOP counting
+
+
+def test_forward_flops_of_a_small_model_by_hand():
+    # seq 6, head on half the positions. Per token:
+    #   projections 2 layers * 2 * 4 * 4*4 = 256;  scores 2 layers * 2 * 2 * 6 * 4 = 192
+    #   feed-forward 2 layers * 2 * 2 * 4 * 8 = 256;  head transform 2 * 4*4 * 0.5 = 16;  decoder 2 * 4 * 10 * 0.5 = 40
+    parts = B.forward_flops_per_token(SMALL, seq_len=6, head_fraction=0.5)
+    assert parts == {"attention projections": 256.0, "attention scores": 192.0, "feed-forward": 256.0,
+                     "head transform": 16.0, "decoder": 40.0}
+    assert list(parts) == list(B.FLOP_PARTS)
+    assert B.training_flops_per_token(SMALL, 6, 0.5) == 3 * (256 + 192 + 256 + 16 + 40)
+    full = B.forward_flops_per_token(SMALL, 6)
+    assert (full["head transform"], full["decoder"]) == (32.0, 80.0)
+    assert B.forward_flops_per_token(SMALL, 6, 0.0)["decoder"] == 0.0
+
+
+def test_distilbert_size_counts():
+    shape = B.ModelShape.from_config(B.distilbert_size_config())
+    assert shape == B.ModelShape(layers=6, hidden=768, heads=12, ffn=3072, vocab=30522)
+    parts = B.forward_flops_per_token(shape, 128)
+    assert parts["attention projections"] == 6 * 8 * 768**2 == 28_311_552
+    assert parts["attention scores"] == 6 * 4 * 128 * 768 == 2_359_296
+    assert parts["feed-forward"] == 6 * 4 * 768 * 3072 == 56_623_104
+    assert parts["decoder"] == 2 * 768 * 30522 == 46_881_792
+    assert sum(parts.values()) == 135_355_392
+
+
+def test_shape_from_bert_config_and_model_config():
+    from transformers import BertConfig
+
+    config = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=3, num_attention_heads=4,
+                        intermediate_size=40)
+    assert B.ModelShape.from_config(config) == B.ModelShape(3, 16, 4, 40, 100)
+
+    class FakeModel:
+        pass
+
+    model = FakeModel()
+    model.config = config
+    assert B.ModelShape.from_config(model) == B.ModelShape(3, 16, 4, 40, 100)
+    with pytest.raises(TypeError, match="ModelShape"):
+        B.ModelShape.from_config(object())
+
+
+def test_flop_counting_validates():
+    with pytest.raises(ValueError, match="head_fraction"):
+        B.forward_flops_per_token(SMALL, 6, head_fraction=1.5)
+    with pytest.raises(TypeError, match="head_fraction"):
+        B.forward_flops_per_token(SMALL, 6, head_fraction="0.15")
+    with pytest.raises(ValueError, match="seq_len"):
+        B.forward_flops_per_token(SMALL, 0)
+    with pytest.raises(TypeError, match="ModelShape"):
+        B.forward_flops_per_token({"hidden": 4}, 6)
+    with pytest.raises(ValueError, match="hidden"):
+        B.ModelShape(layers=1, hidden=0, heads=1, ffn=1, vocab=1)
+
+
+def test_flop_table_has_parts_and_total():
+    table = B.flop_table({"small": SMALL}, 6)
+    assert list(table.index) == [*B.FLOP_PARTS, "total"]
+    assert table.loc["total", "small"] == pytest.approx((256 + 192 + 256 + 32 + 80) / 1e6)
+    with pytest.raises(ValueError, match="non-empty"):
+        B.flop_table({}, 6)
+
+
+def test_flops_summary_uses_the_masked_share():
+    comparison = {"masked_share": 0.5, "project_tokens_per_s": 1e6, "baseline_tokens_per_s": 5e5}
+    summary = B.flops_summary(SMALL, 6, comparison, peak_gflops=10.0)
+    useful = 3 * (256 + 192 + 256 + 16 + 40)
+    assert summary["useful_flops_per_token"] == useful
+    assert summary["baseline_flops_per_token"] == 3 * (256 + 192 + 256 + 32 + 80)
+    assert summary["achieved_gflops"] == pytest.approx(useful * 1e6 / 1e9)
+    assert summary["fraction_of_peak"] == pytest.approx(useful * 1e6 / 1e9 / 10.0)
+    assert summary["baseline_useful_gflops"] == pytest.approx(useful * 5e5 / 1e9)
+
+
+# --------------------------------------------------------------------------- padding
+
+
+def test_layout_costs_by_hand():
+    lengths = [3, 5, 10]  # ordinary tokens per article; rows of 8 hold 6 of them
+    fixed = B.layout_cost(lengths, "pad_to_length", 8)
+    assert (fixed.rows, fixed.positions, fixed.padding, fixed.text_dropped) == (3, 24, 4, 4)
+    longest = B.layout_cost(lengths, "pad_to_longest", 8, batch_size=2)
+    # batch [3, 5] is 7 wide (5 + 2 specials): 2 padding; batch [10] is cut to 8: 4 tokens dropped
+    assert (longest.rows, longest.positions, longest.padding, longest.text_dropped) == (2 + 1, 22, 2, 4)
+    packed = B.layout_cost(lengths, "packed", 8)
+    # stream 4 + 6 + 11 = 21 tokens (with separators), 3 rows of 6; the tail of 3 holds 2 text tokens
+    assert (packed.rows, packed.positions, packed.padding, packed.text_dropped) == (3, 24, 0, 2)
+    assert fixed.padding_share == pytest.approx(4 / 24) and fixed.dropped_share == pytest.approx(4 / 18)
+    assert packed.as_dict()["padding_share"] == 0.0
+
+
+def test_packed_layout_matches_chunk_texts():
+    from mlm_tutorial.chunking import chunk_texts
+    from mlm_tutorial.resources import load_news_corpus, load_tokenizer
+
+    tokenizer = load_tokenizer("auto")
+    texts = list(load_news_corpus("auto")["test"]["text"])[:40]
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    for size in (16, 50):
+        assert B.layout_cost(lengths, "packed", size).rows == len(chunk_texts(texts, tokenizer, size))
+
+
+def test_layout_cost_validates():
+    with pytest.raises(ValueError, match="layout"):
+        B.layout_cost([3], "bucketed", 8)
+    with pytest.raises(ValueError, match="text_lengths"):
+        B.layout_cost([], "packed", 8)
+    with pytest.raises(ValueError, match="non-negative ints"):
+        B.layout_cost([1.5, 2.0], "packed", 8)
+    with pytest.raises(ValueError, match="length"):
+        B.layout_cost([3], "packed", 2)
+
+
+# --------------------------------------------------------------------------- interleaving
+
+
+def test_interleaved_order():
+    assert B.interleaved_order(["A", "B"], rounds=2, warmup=1) == [
+        ("A", True), ("B", True), ("A", False), ("B", False), ("A", False), ("B", False)]
+    assert B.interleaved_order(["x"], rounds=2, warmup=0) == [("x", False), ("x", False)]
+    with pytest.raises(ValueError, match="distinct"):
+        B.interleaved_order(["A", "A"], 1)
+    with pytest.raises(ValueError, match="names"):
+        B.interleaved_order("AB", 1)
+    with pytest.raises(ValueError, match="rounds"):
+        B.interleaved_order(["A", "B"], 0)
+
+
+def test_run_interleaved_calls_and_times_in_that_order():
+    calls = []
+    ticks = iter(range(0, 1000, 1))
+
+    def clock():
+        return float(next(ticks))
+
+    def runner(name, cost):
+        def run():
+            calls.append(name)
+            for _ in range(cost - 1):  # each extra clock tick inside a run costs one "second"
+                clock()
+        return run
+
+    timings = B.run_interleaved({"baseline": runner("baseline", 4), "project": runner("project", 2)}, rounds=3,
+                                warmup=1, clock=clock)
+    assert calls == ["baseline", "project"] * 4
+    assert timings.order == ["baseline (warm-up)", "project (warm-up)"] + ["baseline", "project"] * 3
+    assert timings.seconds == {"baseline": [4.0, 4.0, 4.0], "project": [2.0, 2.0, 2.0]}
+    assert timings.warmup_seconds == {"baseline": [4.0], "project": [2.0]}
+    assert timings.median_rates({"baseline": 8, "project": 8}) == {"baseline": 2.0, "project": 4.0}
+    with pytest.raises(TypeError, match="callable"):
+        B.run_interleaved({"a": 1}, 1)
+
+
+# --------------------------------------------------------------------------- targets and table
+
+
+def fake_results(ratio_distil=1.7, ratio_bundled=0.9, diff=1e-6, fraction=0.5, masking=30.0):
+    bundled = {"ratio": ratio_bundled, "baseline_tokens_per_s": 100.0, "project_tokens_per_s": 90.0, "rounds": 3,
+               "warmup_runs": 1, "batch_size": 32, "seq_len": 128,
+               "validation": {"steps": 20, "baseline_loss": 5.0, "project_loss": 5.0 + diff, "abs_diff": diff,
+                              "initial_loss": 6.0}}
+    distil = {"ratio": ratio_distil, "baseline_tokens_per_s": 100.0, "project_tokens_per_s": 170.0, "rounds": 3,
+              "warmup_runs": 1, "batch_size": 32, "seq_len": 128, "achieved_gflops": 40.0, "peak_gflops": 80.0,
+              "fraction_of_peak": fraction, "baseline_gflops": 50.0, "baseline_useful_gflops": 30.0}
+    results = {"training": {"bundled": bundled, "distilbert_size": distil},
+               "masking": {"ratio": masking, "rows": 10, "seq_len": 128, "batch_size": 32,
+                           "project_sequences_per_s": 3000.0, "collator_sequences_per_s": 100.0},
+               "machine": {"cpu_count": 2}, "settings": {"quick": False}}
+    results["targets"] = B.target_checks(results)
+    return results
+
+
+def test_target_checks_pass_and_fail():
+    checks = {c["key"]: c for c in fake_results()["targets"]}
+    assert [c["key"] for c in fake_results()["targets"]] == [key for key, _, _ in B.TARGETS]
+    assert checks["distilbert_speed"]["passed"] is True
+    assert checks["bundled_speed"]["passed"] is False
+    assert checks["equal_loss"]["passed"] is True and checks["equal_loss"]["measured"] == pytest.approx(2e-7)
+    assert checks["flops_fraction"]["passed"] is False
+    assert checks["masking_speed"]["passed"] is True
+    assert {c["key"]: c["passed"] for c in fake_results(diff=0.1)["targets"]}["equal_loss"] is False
+    partial = fake_results()
+    del partial["training"]["distilbert_size"]
+    skipped = {c["key"]: c["passed"] for c in B.target_checks(partial)}
+    assert skipped["distilbert_speed"] is None and skipped["flops_fraction"] is None
+
+
+def test_format_table_marks_every_target():
+    text = B.format_table(fake_results())
+    assert "PASS  training speed, DistilBERT-size" in text
+    assert "FAIL  training speed, bundled model" in text
+    assert "FAIL  DistilBERT-size useful FLOP/s" in text and "(measured 50%)" in text
+    assert text.count("PASS") + text.count("FAIL") == len(B.TARGETS)
+    assert "1.70x" in text and "masking" in text
+
+
+def test_write_results_goes_to_the_build_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLM_TUTORIAL_BUILD", str(tmp_path / "build"))
+    path = B.write_results({"a": np.float32(1.5), "b": [np.int64(2)]})
+    assert path == (tmp_path / "build" / "bench.json").resolve()
+    assert json.loads(path.read_text()) == {"a": 1.5, "b": [2]}
+    assert not list(path.parent.glob("*.tmp"))
+    with pytest.raises(TypeError, match="dict"):
+        B.write_results([1, 2])
+
+
+def test_settings_validate():
+    with pytest.raises(ValueError, match="rounds"):
+        B.BenchSettings(rounds=0)
+    with pytest.raises(ValueError, match="seq_len"):
+        B.BenchSettings(seq_len=4)
+    with pytest.raises(TypeError, match="batch_size"):
+        B.BenchSettings(batch_size=3.5)
+    quick = B.BenchSettings.quick_settings(rounds=2)
+    assert quick.quick and quick.tiny_models and quick.rounds == 2 and quick.bundled_steps == 2
+
+
+# --------------------------------------------------------------------------- a --quick run of benchmarks/run.py
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3",
+               MLM_TUTORIAL_BUILD=str(out / "build"))
+    done = subprocess.run([sys.executable, str(project_root() / "benchmarks" / "run.py"), "--quick",
+                           "--output", str(out / "bench.json")], capture_output=True, text=True, env=env,
+                          timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads((out / "bench.json").read_text()), done.stdout
+
+
+def test_quick_run_json_shape(quick_run):
+    results, _ = quick_run
+    assert {"settings", "machine", "matmul", "training", "masking", "targets", "seconds"} <= set(results)
+    assert results["settings"]["quick"] is True and results["settings"]["bundled_steps"] == 2
+    assert set(results["training"]) == {"bundled", "distilbert_size"}
+    for entry in results["training"].values():
+        assert {"baseline_tokens_per_s", "project_tokens_per_s", "ratio", "order", "masked_share",
+                "useful_flops_per_token", "achieved_gflops", "peak_gflops", "fraction_of_peak"} <= set(entry)
+        assert entry["baseline_tokens_per_s"] > 0 and entry["project_tokens_per_s"] > 0
+        assert entry["ratio"] == pytest.approx(entry["project_tokens_per_s"] / entry["baseline_tokens_per_s"])
+        assert entry["order"] == ["baseline (warm-up)", "project (warm-up)", "baseline", "project"]
+        assert entry["tokens_per_run"] == 2 * 4 * 32
+        assert 0.05 < entry["masked_share"] < 0.3
+    distil = results["training"]["distilbert_size"]
+    assert distil["shape"]["vocab"] == 30522 and distil["peak_gflops"] == results["matmul"]["peak_gflops"]
+    assert distil["fraction_of_peak"] == pytest.approx(distil["achieved_gflops"] / distil["peak_gflops"])
+    masking = results["masking"]
+    assert {"ratio", "project_sequences_per_s", "collator_sequences_per_s"} <= set(masking)
+    assert masking["ratio"] == pytest.approx(masking["project_sequences_per_s"] / masking["collator_sequences_per_s"])
+    assert [c["key"] for c in results["targets"]] == [key for key, _, _ in B.TARGETS]
+
+
+def test_quick_run_trains_both_paths_to_the_same_validation_loss(quick_run):
+    validation = quick_run[0]["training"]["bundled"]["validation"]
+    assert validation["steps"] == 2 and validation["validation_masked_tokens"] > 0
+    assert validation["baseline_loss"] != validation["initial_loss"]  # training moved the weights
+    assert validation["equal"] is True
+    assert validation["abs_diff"] <= 1e-4 * validation["baseline_loss"]
+
+
+def test_quick_run_prints_the_table(quick_run):
+    results, stdout = quick_run
+    assert "--quick smoke run" in stdout
+    assert "course recipe" in stdout and "project path" in stdout
+    for check in results["targets"]:
+        status = {True: "PASS", False: "FAIL", None: "SKIP"}[check["passed"]]
+        assert f"{status}  {check['target']}" in stdout
+    assert str(Path("bench.json")) in stdout
+
+
+def test_run_py_rejects_bad_options(tmp_path):
+    done = subprocess.run([sys.executable, str(project_root() / "benchmarks" / "run.py"), "--rounds", "0",
+                           "--output", str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "rounds" in done.stdout
+    assert not (tmp_path / "x.json").exists()
