@@ -21,7 +21,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
-import hashlib  # noqa: E402
 import re  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -220,26 +219,10 @@ _source_snapshot: dict[str, str] = {}
 
 
 def source_tree_digest(root: Path = _ROOT) -> dict[str, str]:
-    """``{relative path: sha256}`` for every file below notebooks/ and data/; folders map to ``"<dir>"``."""
-    digest: dict[str, str] = {}
-    for folder in SOURCE_TREES:
-        base = root / folder
-        digest[folder] = "<dir>" if base.is_dir() else "<missing>"
-        if not base.is_dir():
-            continue
-        for path in sorted(base.rglob("*")):
-            name = path.relative_to(root).as_posix()
-            if path.is_symlink():
-                digest[name] = f"<link to {os.readlink(path)}>"
-            elif path.is_dir():
-                digest[name] = "<dir>"
-            else:
-                sha = hashlib.sha256()
-                with path.open("rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        sha.update(block)
-                digest[name] = sha.hexdigest()
-    return digest
+    """``{relative path: sha256}`` for every file below notebooks/ and data/ (see ``paths.tree_digest``)."""
+    from mlm_tutorial.paths import tree_digest
+
+    return tree_digest(root, SOURCE_TREES)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -253,10 +236,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _source_snapshot:
         return
     after = source_tree_digest()
-    diff = [f"added   {name}" for name in sorted(after.keys() - _source_snapshot.keys())]
-    diff += [f"removed {name}" for name in sorted(_source_snapshot.keys() - after.keys())]
-    diff += [f"changed {name}" for name in sorted(after.keys() & _source_snapshot.keys())
-             if after[name] != _source_snapshot[name]]
+    from mlm_tutorial.paths import tree_changes
+
+    diff = tree_changes(_source_snapshot, after)
     if not diff:
         return
     text = "the test session wrote into notebooks/ or data/:\n" + "\n".join(diff)

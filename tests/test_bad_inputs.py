@@ -37,9 +37,9 @@ from mlm_tutorial.resources import (
 from mlm_tutorial.tokenizing import check_max_length, token_counts, tokenize_to_tf
 
 #: The bundled tokenizers' model_max_length and vocabulary sizes (see /data and conftest).
-LIMIT = 256
-BERT_VOCAB = 6000
-ROBERTA_VOCAB = 4000
+LIMIT = 512
+BERT_VOCAB = 3000
+ROBERTA_VOCAB = 3000
 EXTRA_TOKENS = 10
 
 

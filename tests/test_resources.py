@@ -245,7 +245,7 @@ def test_load_tokenizer_auto_is_bundled_wordpiece(bert_tokenizer: Any) -> None:
     assert [bert_tokenizer.pad_token, bert_tokenizer.unk_token, bert_tokenizer.cls_token,
             bert_tokenizer.sep_token, bert_tokenizer.mask_token] == tokens
     assert bert_tokenizer.is_fast
-    assert len(bert_tokenizer) == 6000
+    assert len(bert_tokenizer) == 3000
     assert Path(bert_tokenizer.name_or_path) == bundled_model_dir()
     assert bert_tokenizer("Hello World")["input_ids"][0] == 101  # lower-cases, starts with [CLS]
 
@@ -258,8 +258,8 @@ def test_bundled_tokenizer_folder_matches_the_models(bert_tokenizer: Any) -> Non
 def test_load_tokenizer_roberta_family(roberta_tokenizer: Any) -> None:
     ids = roberta_tokenizer.convert_tokens_to_ids(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
     assert ids == [0, 1, 2, 3, len(roberta_tokenizer) - 1]
-    assert len(roberta_tokenizer) == 4000
-    assert Path(roberta_tokenizer.name_or_path) == bundled_tokenizer_dir("roberta")
+    assert len(roberta_tokenizer) == 3000
+    assert Path(roberta_tokenizer.name_or_path) == bundled_model_dir("roberta")
 
 
 def test_load_tokenizer_rejects_unknown_family() -> None:

@@ -242,7 +242,7 @@ def test_schedule_refuses_a_warmup_that_never_ends():
         T.make_schedule("fast", 10, 1)
 
 
-def test_make_optimizer(monkeypatch):
+def test_make_optimizer():
     optimizer = T.make_optimizer(T.make_schedule(1e-3, 10, 1), weight_decay=0.02)
     assert isinstance(optimizer, tf_keras.optimizers.AdamW)
     assert optimizer.weight_decay == pytest.approx(0.02)
@@ -372,9 +372,18 @@ def test_fixed_shape_gathering_for_tpus(tokenizer, business):
         T.fast_masked_lm(model, max_masked_fraction=1.5)
 
 
+def test_masked_lm_parts_give_the_models_own_logits(bert):
+    encoder, head = T.masked_lm_parts(bert)
+    ids = tf.constant([[101, 2000, 103, 2001, 102]]) % bert.config.vocab_size
+    hidden = encoder(input_ids=ids, training=False)[0]
+    np.testing.assert_allclose(head(hidden[0]).numpy(), bert(input_ids=ids).logits[0].numpy(), atol=1e-5)
+
+
 def test_fast_path_rejects_what_it_cannot_handle():
     with pytest.raises(TypeError, match="transformers TF masked LM"):
         T.fast_masked_lm(object())
+    with pytest.raises(TypeError, match="fast_head=False"):
+        T.masked_lm_parts(type("Other", (), {"base_model_prefix": "x", "x": object()})())
     with pytest.raises(TypeError, match="fast_head"):
         T.build_trainer(object(), None, fast_head="yes")
 
@@ -530,8 +539,12 @@ def test_save_model_is_atomic(tmp_path, bert, tokenizer, monkeypatch):
 def test_save_model_validates(tmp_path, bert, tokenizer):
     from mlm_tutorial.paths import data_dir
 
-    with pytest.raises(ValueError, match="inside the bundled data/ folder"):
+    with pytest.raises(ValueError, match="inside data/, which the series never writes to"):
         T.save_model(bert, tokenizer, data_dir() / "models" / "oops")
+    with pytest.raises(ValueError, match="inside notebooks/, which the series never writes to"):
+        T.save_model(bert, tokenizer, data_dir().parent / "notebooks" / "oops")
+    with pytest.raises(ValueError, match="checkpoint folder .* is inside data/"):
+        T.CheckpointKeeper(data_dir() / "ckpt", bert, None, total_steps=4, every=2)
     (tmp_path / "f").write_text("x")
     with pytest.raises(ValueError, match="existing file"):
         T.save_model(bert, tokenizer, tmp_path / "f")

@@ -16,7 +16,6 @@ later (the nbval checks of the notebooks run after ``tests/``) need a check at s
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -25,50 +24,15 @@ from typing import Any
 
 import pytest
 
-from mlm_tutorial.paths import BUILD_ENV, project_root
+from mlm_tutorial.paths import BUILD_ENV, project_root, tree_changes, tree_digest
 
 WATCHED = ("notebooks", "data")
 WATCHED_TEXT = " or ".join(f"{name}/" for name in WATCHED)
 NOTEBOOK = "01"  # the notebook the runner test executes (the quickest one)
 
 
-def tree_digest(root: Path | None = None, folders: tuple[str, ...] = WATCHED) -> dict[str, str]:
-    """``{relative path: sha256}`` for every file below ``root/<folder>``; folders map to ``"<dir>"``.
-
-    Names and contents both count: a new, removed, renamed or edited file or folder changes the digest.
-    """
-    root = root if root is not None else project_root()
-    digest: dict[str, str] = {}
-    for folder in folders:
-        base = root / folder
-        digest[folder] = "<dir>" if base.is_dir() else "<missing>"
-        if not base.is_dir():
-            continue
-        for path in sorted(base.rglob("*")):
-            name = path.relative_to(root).as_posix()
-            if path.is_symlink():
-                digest[name] = f"<link to {os.readlink(path)}>"
-            elif path.is_dir():
-                digest[name] = "<dir>"
-            else:
-                sha = hashlib.sha256()
-                with path.open("rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        sha.update(block)
-                digest[name] = sha.hexdigest()
-    return digest
-
-
-def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    """What differs between two digests, one line per path."""
-    lines = [f"added   {name}" for name in sorted(after.keys() - before.keys())]
-    lines += [f"removed {name}" for name in sorted(before.keys() - after.keys())]
-    lines += [f"changed {name}" for name in sorted(before.keys() & after.keys()) if before[name] != after[name]]
-    return lines
-
-
 def assert_unchanged(before: dict[str, str], after: dict[str, str], what: str) -> None:
-    diff = changes(before, after)
+    diff = tree_changes(before, after)
     assert not diff, f"{what} wrote into {WATCHED_TEXT}:\n" + "\n".join(diff)
 
 
@@ -89,15 +53,15 @@ def test_the_digest_sees_names_contents_and_folders(tmp_path: Path) -> None:
     assert set(start) == {"data", "data/news", "data/news/train.csv", "notebooks", "notebooks/01_x.ipynb"}
 
     (tmp_path / "elsewhere.txt").write_text("changed, but outside the watched folders")
-    assert changes(start, tree_digest(tmp_path)) == []
+    assert tree_changes(start, tree_digest(tmp_path)) == []
 
     (tmp_path / "notebooks" / "01_x.ipynb").write_text('{"cells": []}')
-    assert changes(start, tree_digest(tmp_path)) == ["changed notebooks/01_x.ipynb"]
+    assert tree_changes(start, tree_digest(tmp_path)) == ["changed notebooks/01_x.ipynb"]
 
     (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}")
     (tmp_path / "notebooks" / ".ipynb_checkpoints").mkdir()
     (tmp_path / "data" / "news" / "train.csv").rename(tmp_path / "data" / "news" / "train_old.csv")
-    assert changes(start, tree_digest(tmp_path)) == [
+    assert tree_changes(start, tree_digest(tmp_path)) == [
         "added   data/news/train_old.csv",
         "added   notebooks/.ipynb_checkpoints",
         "removed data/news/train.csv",

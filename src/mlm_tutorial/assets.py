@@ -240,12 +240,12 @@ def train_model(texts: list[str], tokenizer: Any, recipe: ModelRecipe, family: s
 
     from mlm_tutorial.chunking import chunk_texts
     from mlm_tutorial.masking import mask_tokens
-    from mlm_tutorial.training import _masked_lm_parts, make_optimizer
+    from mlm_tutorial.training import make_optimizer, masked_lm_parts
 
     tf.keras.utils.set_random_seed(recipe.seed)
     tf.config.experimental.enable_op_determinism()
     model = new_model(tokenizer, recipe, family)
-    encoder, head = _masked_lm_parts(model)
+    encoder, head = masked_lm_parts(model)
     optimizer = make_optimizer(_schedule(recipe), weight_decay=0.01, clipnorm=1.0)
 
     @tf.function(reduce_retracing=True)

@@ -5,6 +5,7 @@ Introduced in notebook 00; every notebook that writes a file writes it below :fu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -81,3 +82,40 @@ def record_metrics(section: str, values: dict[str, Any], path: Path | None = Non
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def tree_digest(root: Path | None = None, folders: tuple[str, ...] = ("notebooks", "data")) -> dict[str, str]:
+    """``{relative path: sha256}`` for every file below ``root/<folder>``; folders map to ``"<dir>"``.
+
+    Used by the tests to prove that ``make run`` and ``make test`` leave ``notebooks/`` and ``data/`` alone.
+
+    Names and contents both count: a new, removed, renamed or edited file or folder changes the digest.
+    """
+    root = root if root is not None else project_root()
+    digest: dict[str, str] = {}
+    for folder in folders:
+        base = root / folder
+        digest[folder] = "<dir>" if base.is_dir() else "<missing>"
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            name = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                digest[name] = f"<link to {os.readlink(path)}>"
+            elif path.is_dir():
+                digest[name] = "<dir>"
+            else:
+                sha = hashlib.sha256()
+                with path.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        sha.update(block)
+                digest[name] = sha.hexdigest()
+    return digest
+
+
+def tree_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """What differs between two digests, one line per path."""
+    lines = [f"added   {name}" for name in sorted(after.keys() - before.keys())]
+    lines += [f"removed {name}" for name in sorted(before.keys() - after.keys())]
+    lines += [f"changed {name}" for name in sorted(before.keys() & after.keys()) if before[name] != after[name]]
+    return lines

@@ -92,9 +92,13 @@ def seed_everything(seed: int = 42, deterministic: bool = True) -> None:
     import numpy as np
     import tensorflow as tf
 
+    import tf_keras
+
     random.seed(seed)
     np.random.seed(seed)
     tf.random.set_seed(seed)
+    # Keras 2 keeps its own seed generator for unseeded initializers and dropout.
+    tf_keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 

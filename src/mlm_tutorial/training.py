@@ -34,6 +34,7 @@ import numpy as np
 
 from mlm_tutorial.masking import IGNORE_INDEX, STRATEGIES
 from mlm_tutorial.resources import LABELS
+from mlm_tutorial.paths import data_dir
 
 PROFILE_ENV = "MLM_TUTORIAL_PROFILE"
 
@@ -502,6 +503,15 @@ def choose_strategy(verbose: bool = True) -> Any:
 # --------------------------------------------------------------------------- the fast path
 
 
+def masked_lm_parts(model: Any) -> tuple[Any, Any]:
+    """The encoder layer of a TF masked LM and its head as a function ``(N, hidden) -> (N, vocab)`` logits.
+
+    Both use the model's own weights (the head includes the transform, the tied decoder and the bias).
+    Raises ``TypeError`` for a model outside the BERT, DistilBERT and RoBERTa families.
+    """
+    return _masked_lm_parts(model)
+
+
 def _masked_lm_parts(model: Any) -> tuple[Any, Any]:
     """The encoder layer and a function hidden states -> vocabulary logits, using the model's own weights."""
     prefix = getattr(model, "base_model_prefix", None)
@@ -741,6 +751,7 @@ class CheckpointKeeper:
         if not isinstance(folder, (str, os.PathLike)):
             raise TypeError(f"folder must be a path, got {type(folder).__name__}.")
         self.folder = Path(folder)
+        _refuse_source_tree(self.folder.expanduser().resolve(), "checkpoint folder")
         if self.folder.exists() and not self.folder.is_dir():
             raise ValueError(f"checkpoint folder {self.folder} is a file. Pass a folder path.")
         self.total_steps = _check_int("total_steps", total_steps, 1)
@@ -875,6 +886,14 @@ def fit_mlm(trainer: Any, plan: TrainPlan, train_rows: Any, tokenizer: Any, vali
 # --------------------------------------------------------------------------- saving
 
 
+def _refuse_source_tree(target: Path, what: str) -> None:
+    """Refuse to write below ``data/`` or ``notebooks/``: the series only ever reads them."""
+    for source in (data_dir().resolve(), (data_dir().parent / "notebooks").resolve()):
+        if _is_inside(target, source):
+            raise ValueError(f"{what} {target} is inside {source.name}/, which the series never writes to. "
+                             "Save below mlm_tutorial.paths.build_dir() instead.")
+
+
 def _is_inside(path: Path, folder: Path) -> bool:
     try:
         path.relative_to(folder)
@@ -890,7 +909,6 @@ def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Pa
     ``folder`` (an older model there is moved aside first and deleted afterwards). At any moment
     ``folder`` is absent, the previous complete model, or the new complete model.
     """
-    from mlm_tutorial.paths import data_dir
 
     model = underlying_model(model)
     if not hasattr(model, "save_pretrained") or not hasattr(model, "config"):
@@ -900,9 +918,7 @@ def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Pa
     if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder).strip():
         raise TypeError(f"folder must be a non-empty path, got {folder!r}.")
     target = Path(folder).expanduser().resolve()
-    if _is_inside(target, data_dir().resolve()):
-        raise ValueError(f"folder {target} is inside the bundled data/ folder, which is read-only for the notebooks. "
-                         "Save below mlm_tutorial.paths.build_dir() instead.")
+    _refuse_source_tree(target, "folder")
     if target.exists() and not target.is_dir():
         raise ValueError(f"folder {target} is an existing file. Pass a folder path.")
     target.parent.mkdir(parents=True, exist_ok=True)
