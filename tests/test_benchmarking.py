@@ -177,6 +177,14 @@ def test_run_interleaved_calls_and_times_in_that_order():
         B.run_interleaved({"a": 1}, 1)
 
 
+def test_a_runner_may_report_its_own_seconds():
+    # e.g. a fit call timed from on_train_begin to on_train_end, without fit's set-up and tear-down
+    timings = B.run_interleaved({"self-timed": lambda: 0.25, "clocked": lambda: None}, rounds=2, warmup=0)
+    assert timings.seconds["self-timed"] == [0.25, 0.25]
+    assert all(0 <= s < 0.25 for s in timings.seconds["clocked"])
+    assert B.run_interleaved({"a": lambda: True}, rounds=1, warmup=0).seconds["a"][0] < 0.5  # a bool is no time
+
+
 # --------------------------------------------------------------------------- targets and table
 
 

@@ -284,7 +284,11 @@ class Timings:
 
 def run_interleaved(runners: Mapping[str, Callable[[], Any]], rounds: int, warmup: int = 1,
                     clock: Callable[[], float] = time.perf_counter) -> Timings:
-    """Call the runners in :func:`interleaved_order` and time each call with ``clock``."""
+    """Call the runners in :func:`interleaved_order` and record how long each call took.
+
+    A runner that returns a number of seconds has timed its own work (e.g. the training steps of one ``fit``
+    call, without ``fit``'s set-up and tear-down); for any other return value the call is timed with ``clock``.
+    """
     if not isinstance(runners, Mapping) or not runners:
         raise ValueError("runners must be a non-empty dict {name: function that runs one measurement}.")
     for name, runner in runners.items():
@@ -293,33 +297,43 @@ def run_interleaved(runners: Mapping[str, Callable[[], Any]], rounds: int, warmu
     timings = Timings({name: [] for name in runners}, {name: [] for name in runners}, [])
     for name, is_warmup in interleaved_order(list(runners), rounds, warmup):
         began = clock()
-        runners[name]()
+        reported = runners[name]()
         spent = clock() - began
+        if isinstance(reported, (int, float, np.integer, np.floating)) and not isinstance(reported, bool):
+            spent = float(reported)
         (timings.warmup_seconds if is_warmup else timings.seconds)[name].append(spent)
         timings.order.append(f"{name} (warm-up)" if is_warmup else name)
     return timings
 
 
-def matmul_peak(size: int = 2048, repeats: int = 5) -> dict[str, Any]:
-    """The best fp32 ``tf.matmul`` rate of ``size x size`` matrices over ``repeats`` timed calls (GFLOP/s).
+def matmul_peak(size: int = 4096, repeats: int = 5) -> dict[str, Any]:
+    """The best fp32 ``tf.matmul`` rate (GFLOP/s) over square sizes up to ``size``, ``repeats`` timed calls each.
 
-    One untimed call comes first. A matrix product costs ``2 * size**3`` FLOPs. This is the practical
-    ceiling for the matrix multiplications that make up most of a transformer's work on this machine.
+    Sizes ``size/4``, ``size/2`` and ``size`` are tried, one untimed call first for each, and the
+    fastest call of all counts: small products do not reach the machine's limit (on the 2-core test
+    machine 2048 x 2048 reached about half of what 4096 x 4096 did), so taking only one size would
+    understate the peak and flatter every fraction computed from it. A product costs ``2 * n**3`` FLOPs.
     """
     import tensorflow as tf
 
     size = _check_int("size", size, 16)
     repeats = _check_int("repeats", repeats, 1)
-    a = tf.random.stateless_normal([size, size], seed=[1, 2])
-    b = tf.random.stateless_normal([size, size], seed=[3, 4])
-    float(tf.matmul(a, b)[0, 0])
-    seconds = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        float(tf.matmul(a, b)[0, 0])  # reading one value waits for the product
-        seconds.append(time.perf_counter() - began)
-    flops = 2.0 * size ** 3
-    return {"size": size, "repeats": repeats, "seconds": seconds, "peak_gflops": flops / min(seconds) / 1e9}
+    by_size: dict[int, float] = {}
+    seconds: list[float] = []
+    for n in sorted({max(16, size // 4), max(16, size // 2), size}):
+        a = tf.random.stateless_normal([n, n], seed=[1, 2])
+        b = tf.random.stateless_normal([n, n], seed=[3, 4])
+        float(tf.matmul(a, b)[0, 0])
+        times = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            float(tf.matmul(a, b)[0, 0])  # reading one value waits for the product
+            times.append(time.perf_counter() - began)
+        by_size[n] = 2.0 * n ** 3 / min(times) / 1e9
+        if n == size:
+            seconds = times
+    return {"size": size, "repeats": repeats, "seconds": seconds, "gflops_by_size": by_size,
+            "peak_gflops": max(by_size.values())}
 
 
 # --------------------------------------------------------------------------- models
@@ -409,11 +423,29 @@ def _check_rows(rows: Any) -> np.ndarray:
     return array
 
 
-def _fit_runner(trainer: Any, data: Any, steps: int) -> Callable[[], None]:
-    """A function that runs ``steps`` optimizer steps of ``trainer`` on ``data`` with ``fit``."""
+def _fit_runner(trainer: Any, data: Any, steps: int) -> Callable[[], float]:
+    """A function that runs ``steps`` optimizer steps of ``trainer`` on ``data`` with ``fit`` and returns the
+    seconds from the start of training to its end (Keras's ``on_train_begin`` to ``on_train_end``).
 
-    def run() -> None:
-        trainer.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    What ``fit`` does before and after is left out: a real run calls ``fit`` once, not once per measurement.
+    In particular, destroying the data iterator at the end of ``fit`` can block for up to about 5 s while
+    ``tf.data``'s autotuning thread finishes a sleep, which would land on whichever path happened to hit it.
+    """
+    import tf_keras
+
+    class TrainingClock(tf_keras.callbacks.Callback):
+        began = ended = 0.0
+
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.began = time.perf_counter()
+
+        def on_train_end(self, logs: Any = None) -> None:
+            self.ended = time.perf_counter()
+
+    def run() -> float:
+        clock = TrainingClock()
+        trainer.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
+        return clock.ended - clock.began
 
     return run
 
@@ -565,11 +597,16 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                 .prefetch(2).repeat(project_passes))
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="tf")
-    examples = [{"input_ids": row} for row in rows.tolist()]
+    # What prepare_tf_dataset hands the collator: one dict of NumPy rows per example.
+    examples = [{"input_ids": row, "attention_mask": np.ones_like(row)} for row in rows]
 
-    def project() -> None:
-        for _ in pipeline:
+    def project() -> float:
+        # Timed inside: destroying a tf.data iterator can block while its autotuning thread sleeps.
+        began = time.perf_counter()
+        iterator = iter(pipeline)
+        for _ in iterator:
             pass
+        return time.perf_counter() - began
 
     def course() -> None:
         for _ in range(collator_passes):
@@ -607,7 +644,7 @@ class BenchSettings:
     loss_steps: int = 20
     loss_learning_rate: float = 1e-3
     masking_rounds: int = 3
-    matmul_size: int = 2048
+    matmul_size: int = 4096
     matmul_repeats: int = 5
     distilbert: bool = True
     tiny_models: bool = False
@@ -668,7 +705,7 @@ def run_benchmarks(settings: BenchSettings, say: Callable[[str], None] = print) 
     all_rows = chunk_texts(train_texts + test_texts, tokenizer, s.seq_len)[:s.masking_rows]
     results: dict[str, Any] = {"settings": asdict(s), "machine": _machine(), "training": {}}
 
-    say(f"matmul peak ({s.matmul_size} x {s.matmul_size}, fp32) ...")
+    say(f"matmul peak (fp32, square sizes up to {s.matmul_size}) ...")
     peak = matmul_peak(s.matmul_size, s.matmul_repeats)
     results["matmul"] = peak
 
