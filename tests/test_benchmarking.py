@@ -96,6 +96,11 @@ def test_flops_summary_uses_the_masked_share():
     assert summary["achieved_gflops"] == pytest.approx(useful * 1e6 / 1e9)
     assert summary["fraction_of_peak"] == pytest.approx(useful * 1e6 / 1e9 / 10.0)
     assert summary["baseline_useful_gflops"] == pytest.approx(useful * 5e5 / 1e9)
+    assert "fraction_of_peak" not in B.flops_summary(SMALL, 6, comparison)
+    with pytest.raises(ValueError, match="training_comparison"):
+        B.flops_summary(SMALL, 6, {"ratio": 2.0})
+    with pytest.raises(ValueError, match="peak_gflops"):
+        B.flops_summary(SMALL, 6, comparison, peak_gflops=0)
 
 
 # --------------------------------------------------------------------------- padding

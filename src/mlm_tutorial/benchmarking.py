@@ -310,9 +310,9 @@ def matmul_peak(size: int = 4096, repeats: int = 5) -> dict[str, Any]:
     """The best fp32 ``tf.matmul`` rate (GFLOP/s) over square sizes up to ``size``, ``repeats`` timed calls each.
 
     Sizes ``size/4``, ``size/2`` and ``size`` are tried, one untimed call first for each, and the
-    fastest call of all counts: small products do not reach the machine's limit (on the 2-core test
-    machine 2048 x 2048 reached about half of what 4096 x 4096 did), so taking only one size would
-    understate the peak and flatter every fraction computed from it. A product costs ``2 * n**3`` FLOPs.
+    fastest call of all counts: a small product may not reach the machine's limit, and another process
+    competing for the cores slows every size, so taking one size and one call could understate the peak
+    and flatter every fraction computed from it. A product costs ``2 * n**3`` FLOPs.
     """
     import tensorflow as tf
 
@@ -523,6 +523,7 @@ def equal_loss_check(model: Any, tokenizer: Any, train_rows: Any, validation_row
     within ``tolerance`` (relative).
     """
     from mlm_tutorial.evaluation import fixed_masks, masked_lm_score
+    from mlm_tutorial.masking import IGNORE_INDEX
     from mlm_tutorial.training import build_trainer, make_optimizer, make_schedule, training_dataset
 
     train_rows, validation_rows = _check_rows(train_rows), _check_rows(validation_rows)
@@ -542,7 +543,7 @@ def equal_loss_check(model: Any, tokenizer: Any, train_rows: Any, validation_row
     project_loss = masked_lm_score(fast, masked, labels).loss
     difference = abs(baseline_loss - project_loss)
     return {"steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "dropout": 0.0,
-            "validation_masked_tokens": int((labels != -100).sum()), "initial_loss": initial,
+            "validation_masked_tokens": int((labels != IGNORE_INDEX).sum()), "initial_loss": initial,
             "baseline_loss": baseline_loss, "project_loss": project_loss, "abs_diff": difference,
             "tolerance": tolerance, "equal": bool(difference <= tolerance * abs(baseline_loss))}
 
@@ -554,6 +555,13 @@ def flops_summary(shape: ModelShape, seq_len: int, comparison: Mapping[str, Any]
     "Useful" FLOPs are what the project's path actually computes (the head on the masked share only); the
     recipe computes the head at every position. ``achieved_gflops`` is the project path's rate.
     """
+    needed = {"masked_share", "project_tokens_per_s", "baseline_tokens_per_s"}
+    if not isinstance(comparison, Mapping) or not needed <= set(comparison):
+        raise ValueError(f"comparison must be the dict training_comparison() returns, with keys {sorted(needed)}.")
+    if peak_gflops is not None and (isinstance(peak_gflops, bool) or not isinstance(peak_gflops, (int, float))
+                                    or peak_gflops <= 0):
+        raise ValueError(f"peak_gflops must be a positive number (matmul_peak()['peak_gflops']) or None, "
+                         f"got {peak_gflops!r}.")
     useful = training_flops_per_token(shape, seq_len, comparison["masked_share"])
     full = training_flops_per_token(shape, seq_len, 1.0)
     result = {
