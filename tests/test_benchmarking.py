@@ -286,8 +286,12 @@ def test_quick_run_json_shape(quick_run):
     assert distil["shape"]["vocab"] == 30522 and distil["peak_gflops"] == results["matmul"]["peak_gflops"]
     assert distil["fraction_of_peak"] == pytest.approx(distil["achieved_gflops"] / distil["peak_gflops"])
     masking = results["masking"]
-    assert {"ratio", "project_sequences_per_s", "collator_sequences_per_s"} <= set(masking)
+    assert {"ratio", "project_sequences_per_s", "collator_sequences_per_s", "collator_direct_sequences_per_s",
+            "direct_ratio"} <= set(masking)
     assert masking["ratio"] == pytest.approx(masking["project_sequences_per_s"] / masking["collator_sequences_per_s"])
+    assert masking["direct_ratio"] == pytest.approx(masking["project_sequences_per_s"]
+                                                    / masking["collator_direct_sequences_per_s"])
+    assert masking["order"][:3] == ["project (warm-up)", "collator (warm-up)", "collator_direct (warm-up)"]
     assert [c["key"] for c in results["targets"]] == [key for key, _, _ in B.TARGETS]
 
 
