@@ -871,20 +871,14 @@ def format_table(results: Mapping[str, Any]) -> str:
 
 def write_results(results: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
     """Write ``results`` as JSON (default ``build/bench.json``) via a temporary file, and return the path."""
-    from mlm_tutorial.paths import build_dir
+    from mlm_tutorial.paths import build_dir, write_text_atomic
 
     if not isinstance(results, Mapping):
         raise TypeError(f"results must be a dict from run_benchmarks(), got {type(results).__name__}.")
     target = Path(path) if path is not None else build_dir() / "bench.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return write_text_atomic(target, text)
 
 
 def _json_default(value: Any) -> Any:

@@ -75,6 +75,14 @@ def record_metrics(section: str, values: dict[str, Any], path: Path | None = Non
             data = {}
     data[section] = values
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"  # fails before any file is touched
+    return write_text_atomic(target, text)
+
+
+def write_text_atomic(target: Path, text: str) -> Path:
+    """Write ``text`` to ``target`` through a temporary file and a rename, so a crash never leaves half a file.
+
+    Used by :func:`record_metrics` and by ``make bench`` for ``build/bench.json``.
+    """
     tmp = target.with_name(target.name + ".tmp")
     try:
         tmp.write_text(text)
