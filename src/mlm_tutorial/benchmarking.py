@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from mlm_tutorial.training import _check_int
+
 #: The parts of a BERT-style masked LM whose matrix multiplications are counted, in model order.
 FLOP_PARTS = ("attention projections", "attention scores", "feed-forward", "head transform", "decoder")
 #: Training costs about three forward passes: the forward pass, and twice its work backwards
@@ -45,14 +47,6 @@ LAYOUTS = ("pad_to_length", "pad_to_longest", "packed")
 
 
 # --------------------------------------------------------------------------- small checks
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
-    return int(value)
 
 
 def _check_fraction(name: str, value: Any) -> float:
