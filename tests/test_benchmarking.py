@@ -38,6 +38,21 @@ def test_forward_flops_of_a_small_model_by_hand():
     assert B.forward_flops_per_token(SMALL, 6, 0.0)["decoder"] == 0.0
 
 
+def test_last_layer_fraction_counts_keys_and_values_at_every_position():
+    # Last layer at half the positions (layer 1 of 2 stays whole). Per token:
+    #   projections 8*16 (layer 1) + 4*16 (keys, values) + 4*16*0.5 (queries, output) = 224
+    #   scores (1 + 0.5) * 2 * 2 * 6 * 4 = 144;  feed-forward (1 + 0.5) * 2 * 2 * 4 * 8 = 192
+    parts = B.forward_flops_per_token(SMALL, 6, head_fraction=0.5, last_layer_fraction=0.5)
+    assert parts == {"attention projections": 224.0, "attention scores": 144.0, "feed-forward": 192.0,
+                     "head transform": 16.0, "decoder": 40.0}
+    assert B.training_flops_per_token(SMALL, 6, 0.5, 0.5) == 3 * (224 + 144 + 192 + 16 + 40)
+    assert B.forward_flops_per_token(SMALL, 6, 0.5, 1.0) == B.forward_flops_per_token(SMALL, 6, 0.5)
+    with pytest.raises(ValueError, match="last_layer_fraction"):
+        B.forward_flops_per_token(SMALL, 6, last_layer_fraction=-0.1)
+    table = B.flop_table({"small": SMALL}, 6, head_fraction=0.5, last_layer_fraction=0.5)
+    assert table.loc["total", "small"] == pytest.approx((224 + 144 + 192 + 16 + 40) / 1e6)
+
+
 def test_distilbert_size_counts():
     shape = B.ModelShape.from_config(B.distilbert_size_config())
     assert shape == B.ModelShape(layers=6, hidden=768, heads=12, ffn=3072, vocab=30522)
@@ -90,7 +105,7 @@ def test_flop_table_has_parts_and_total():
 def test_flops_summary_uses_the_masked_share():
     comparison = {"masked_share": 0.5, "project_tokens_per_s": 1e6, "baseline_tokens_per_s": 5e5}
     summary = B.flops_summary(SMALL, 6, comparison, peak_gflops=10.0)
-    useful = 3 * (256 + 192 + 256 + 16 + 40)
+    useful = 3 * (224 + 144 + 192 + 16 + 40)  # head and last layer on half the positions
     assert summary["useful_flops_per_token"] == useful
     assert summary["baseline_flops_per_token"] == 3 * (256 + 192 + 256 + 32 + 80)
     assert summary["achieved_gflops"] == pytest.approx(useful * 1e6 / 1e9)

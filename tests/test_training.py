@@ -62,23 +62,23 @@ def no_dropout_bundled():
                                                   attention_probs_dropout_prob=0.0)
 
 
-def tiny_model(kind: str, tok):
-    """A one-layer random masked LM of the given family, sized for tests."""
+def tiny_model(kind: str, tok, layers: int = 2):
+    """A random masked LM of the given family with ``layers`` layers, sized for tests."""
     import transformers as tr
 
     common = dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id)
     if kind == "distilbert":
-        config = tr.DistilBertConfig(dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=64,
+        config = tr.DistilBertConfig(dim=32, n_layers=layers, n_heads=2, hidden_dim=64, max_position_embeddings=64,
                                      dropout=0.0, attention_dropout=0.0, **common)
         model = tr.TFDistilBertForMaskedLM(config)
     elif kind == "roberta":
-        config = tr.RobertaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        config = tr.RobertaConfig(hidden_size=32, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
                                   max_position_embeddings=70, hidden_dropout_prob=0.0,
                                   attention_probs_dropout_prob=0.0, bos_token_id=tok.bos_token_id,
                                   eos_token_id=tok.eos_token_id, **common)
         model = tr.TFRobertaForMaskedLM(config)
     else:
-        config = tr.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        config = tr.BertConfig(hidden_size=32, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
                                max_position_embeddings=64, hidden_dropout_prob=0.0,
                                attention_probs_dropout_prob=0.0, **common)
         model = tr.TFBertForMaskedLM(config)
@@ -252,6 +252,33 @@ def test_make_optimizer():
         T.make_optimizer("adam")
 
 
+def test_fused_adamw_steps_like_keras_adamw():
+    # Same schedule, decay and exclusions; a dense weight, an excluded bias and a sparse (embedding) gradient.
+    def run(optimizer):
+        tf.random.set_seed(0)
+        weights = [tf.Variable(tf.random.normal([6, 4]), name="kernel"), tf.Variable(tf.ones([4]), name="bias"),
+                   tf.Variable(tf.random.normal([5, 4]), name="embeddings")]
+        for step in range(4):
+            dense = tf.random.stateless_normal([6, 4], seed=[step, 1])
+            bias = tf.random.stateless_normal([4], seed=[step, 2])
+            rows = tf.IndexedSlices(tf.random.stateless_normal([2, 4], seed=[step, 3]), tf.constant([1, 3]),
+                                    tf.constant([5, 4]))
+            optimizer.apply_gradients(zip([dense, bias, rows], weights))
+        return [w.numpy() for w in weights]
+
+    schedule = T.make_schedule(1e-2, 4, 1)
+    fused = T.make_optimizer(schedule, weight_decay=0.1)
+    keras = tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=0.1, clipnorm=1.0)
+    keras.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
+    assert type(fused) is not tf_keras.optimizers.AdamW
+    tf.random.set_seed(0)
+    start = tf.random.normal([6, 4]).numpy()
+    fused_weights, keras_weights = run(fused), run(keras)
+    assert np.abs(fused_weights[0] - start).max() > 1e-3  # the steps did move the weights
+    for a, b in zip(fused_weights, keras_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- hardware
 
 
@@ -350,6 +377,28 @@ def test_fast_loss_and_gradients_equal_the_stock_model(kind, bert, tokenizer, ro
     for variable, a, b in zip(variables, tape.gradient(fast, variables), tape.gradient(stock, variables)):
         np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy(),
                                    rtol=1e-4, atol=1e-6, err_msg=variable.name)
+
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert", "roberta"])
+@pytest.mark.parametrize("layers", [1, 3])
+def test_last_layer_at_chosen_positions_equals_the_full_encoder(kind, layers, tokenizer, roberta_tokenizer):
+    tok = roberta_tokenizer if kind == "roberta" else tokenizer
+    model = tiny_model(kind, tok, layers=layers)
+    ids = tf.constant([[5, 60, 61, 62, 63, 64, 65, 6], [5, 70, 71, 72, 6, 0, 0, 0]]) + 100
+    ids = tf.where(tf.constant([[1] * 8, [1] * 5 + [0] * 3]) == 1, ids, tok.pad_token_id)
+    attention = tf.cast(ids != tok.pad_token_id, tf.int32)
+    full = model(input_ids=ids, attention_mask=attention, output_hidden_states=True).hidden_states[-1]
+    lower, last = T._encoder_stages(model)
+    hidden, mask = lower(ids, attention, False)
+    positions = tf.constant([[1, 4, 6], [0, 2, 3]])
+    chosen = last(tf.gather(hidden, positions, batch_dims=1), hidden, mask, False)
+    assert chosen.shape == (2, 3, 32)
+    expected = tf.gather(full, positions, batch_dims=1).numpy()
+    np.testing.assert_allclose(chosen.numpy(), expected, atol=1e-5)
+    keep = tf.constant([[True, False, True], [False, True, True]])
+    kept = last(tf.gather(hidden, positions, batch_dims=1), hidden, mask, False, keep)
+    assert kept.shape == (4, 32)
+    np.testing.assert_allclose(kept.numpy(), expected[keep.numpy()], atol=1e-5)
 
 
 def test_fixed_shape_gathering_for_tpus(tokenizer, business):

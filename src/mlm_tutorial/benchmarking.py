@@ -23,6 +23,7 @@ TensorFlow and transformers are imported inside the functions; call
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import statistics
@@ -90,45 +91,55 @@ class ModelShape:
         )
 
 
-def forward_flops_per_token(shape: ModelShape, seq_len: int, head_fraction: float = 1.0) -> dict[str, float]:
+def forward_flops_per_token(shape: ModelShape, seq_len: int, head_fraction: float = 1.0,
+                            last_layer_fraction: float = 1.0) -> dict[str, float]:
     """Forward-pass FLOPs per token, part by part (one multiply-add = 2 FLOPs). Introduced in notebook 05.
 
     Per layer: the query, key, value and output projections ``2 * 4 * h**2``, the attention scores and the
     weighted sum of the values ``2 * 2 * seq_len * h``, the feed-forward block ``2 * 2 * h * ffn``. After the
     encoder, the head's transform ``2 * h**2`` and the decoder to the vocabulary ``2 * h * vocab`` run on a
     share ``head_fraction`` of the positions: 1.0 for the stock model, the masked share (about 0.15) for the
-    fast path. Embedding look-ups, softmax, layer norms and activations are left out: they are not
-    matrix multiplications and add little to the count.
+    fast path. ``last_layer_fraction`` is the share of positions at which the last layer computes its
+    output: its keys and values are needed at every position, its queries, attention, output projection
+    and feed-forward block only where the head reads the result (the masked share on the fast path).
+    Embedding look-ups, softmax, layer norms and activations are left out: they are not matrix
+    multiplications and add little to the count.
     """
     if not isinstance(shape, ModelShape):
         raise TypeError(f"shape must be a ModelShape (ModelShape.from_config(config)), got {type(shape).__name__}.")
     seq_len = _check_int("seq_len", seq_len, 1)
     head_fraction = _check_fraction("head_fraction", head_fraction)
+    last = _check_fraction("last_layer_fraction", last_layer_fraction)
     h = shape.hidden
+    full = shape.layers - 1  # layers that compute every position
     return {
-        "attention projections": float(shape.layers * 2 * 4 * h * h),
-        "attention scores": float(shape.layers * 2 * 2 * seq_len * h),
-        "feed-forward": float(shape.layers * 2 * 2 * h * shape.ffn),
+        "attention projections": float(full * 2 * 4 * h * h + 2 * 2 * h * h + 2 * 2 * h * h * last),
+        "attention scores": float((full + last) * 2 * 2 * seq_len * h),
+        "feed-forward": float((full + last) * 2 * 2 * h * shape.ffn),
         "head transform": 2.0 * h * h * head_fraction,
         "decoder": 2.0 * h * shape.vocab * head_fraction,
     }
 
 
-def training_flops_per_token(shape: ModelShape, seq_len: int, head_fraction: float = 1.0) -> float:
+def training_flops_per_token(shape: ModelShape, seq_len: int, head_fraction: float = 1.0,
+                             last_layer_fraction: float = 1.0) -> float:
     """FLOPs of one training step per token: :data:`TRAINING_FACTOR` (3) times the forward pass."""
-    return TRAINING_FACTOR * sum(forward_flops_per_token(shape, seq_len, head_fraction).values())
+    return TRAINING_FACTOR * sum(forward_flops_per_token(shape, seq_len, head_fraction, last_layer_fraction).values())
 
 
-def flop_table(shapes: Mapping[str, ModelShape], seq_len: int, head_fraction: float = 1.0) -> Any:
+def flop_table(shapes: Mapping[str, ModelShape], seq_len: int, head_fraction: float = 1.0,
+               last_layer_fraction: float = 1.0) -> Any:
     """Forward FLOPs per token of each model, one column per model, one row per part plus ``total``.
 
-    A pandas ``DataFrame`` in MFLOP (millions of FLOPs) per token. Introduced in notebook 05.
+    A pandas ``DataFrame`` in MFLOP (millions of FLOPs) per token (:func:`forward_flops_per_token` says what
+    the fractions mean). Introduced in notebook 05.
     """
     import pandas as pd
 
     if not isinstance(shapes, Mapping) or not shapes:
         raise ValueError("shapes must be a non-empty dict {name: ModelShape}.")
-    columns = {name: forward_flops_per_token(shape, seq_len, head_fraction) for name, shape in shapes.items()}
+    columns = {name: forward_flops_per_token(shape, seq_len, head_fraction, last_layer_fraction)
+               for name, shape in shapes.items()}
     table = pd.DataFrame(columns).loc[list(FLOP_PARTS)] / 1e6
     table.loc["total"] = table.sum()
     table.index.name = "MFLOP per token"
@@ -547,8 +558,9 @@ def flops_summary(shape: ModelShape, seq_len: int, comparison: Mapping[str, Any]
                   peak_gflops: float | None = None) -> dict[str, Any]:
     """Achieved GFLOP/s of both paths from a :func:`training_comparison` result.
 
-    "Useful" FLOPs are what the project's path actually computes (the head on the masked share only); the
-    recipe computes the head at every position. ``achieved_gflops`` is the project path's rate.
+    "Useful" FLOPs are the work the project's path needs: the head, and the last layer's queries, attention,
+    output projection and feed-forward block, on the masked share of the positions only; the recipe computes
+    them at every position. ``achieved_gflops`` is the project path's rate.
     """
     needed = {"masked_share", "project_tokens_per_s", "baseline_tokens_per_s"}
     if not isinstance(comparison, Mapping) or not needed <= set(comparison):
@@ -557,7 +569,8 @@ def flops_summary(shape: ModelShape, seq_len: int, comparison: Mapping[str, Any]
                                     or peak_gflops <= 0):
         raise ValueError(f"peak_gflops must be a positive number (matmul_peak()['peak_gflops']) or None, "
                          f"got {peak_gflops!r}.")
-    useful = training_flops_per_token(shape, seq_len, comparison["masked_share"])
+    share = comparison["masked_share"]
+    useful = training_flops_per_token(shape, seq_len, share, last_layer_fraction=share)
     full = training_flops_per_token(shape, seq_len, 1.0)
     result = {
         "shape": asdict(shape),
@@ -659,10 +672,10 @@ class BenchSettings:
 
     batch_size: int = 32
     seq_len: int = 128
-    rounds: int = 3
+    rounds: int = 5
     warmup: int = 1
     bundled_steps: int = 20
-    distilbert_steps: int = 1
+    distilbert_steps: int = 3
     loss_steps: int = 20
     loss_learning_rate: float = 1e-3
     masking_rounds: int = 3
@@ -731,6 +744,22 @@ def run_benchmarks(settings: BenchSettings, say: Callable[[str], None] = print) 
     peak = matmul_peak(s.matmul_size, s.matmul_repeats)
     results["matmul"] = peak
 
+    # The DistilBERT-size model first: its long runs are the most sensitive to the state a process is in
+    # (memory held by earlier models and pipelines), so they get a fresh one.
+    if s.distilbert:
+        say("training speed, DistilBERT-size model (random weights) ...")
+        config = distilbert_size_config(pad_token_id=tokenizer.pad_token_id, tiny=s.tiny_models)
+        model = model_from_config(config, seed=s.seed)
+        entry = {"model": "TFDistilBertForMaskedLM from a config" + (" (tiny, --quick)" if s.tiny_models else ""),
+                 "weights": "random", "token_ids": f"bundled tokenizer ids (vocabulary {len(tokenizer):,} of the "
+                                                   f"model's {config.vocab_size:,})"}
+        entry.update(training_comparison(model, tokenizer, train_rows, s.batch_size, s.distilbert_steps, s.rounds,
+                                         s.warmup, seed=s.seed))
+        entry.update(flops_summary(ModelShape.from_config(config), s.seq_len, entry, peak["peak_gflops"]))
+        distilbert_entry = entry
+        del model
+        gc.collect()
+
     if s.tiny_models:
         bundled = model_from_config(tiny_bert_config(len(tokenizer), tokenizer.pad_token_id), seed=s.seed)
         entry = {"model": "tiny TFBertForMaskedLM from a config (stands in for the bundled model in --quick)",
@@ -748,20 +777,10 @@ def run_benchmarks(settings: BenchSettings, say: Callable[[str], None] = print) 
     entry.update(flops_summary(ModelShape.from_config(bundled.config), s.seq_len, entry, peak["peak_gflops"]))
     entry["validation"] = validation
     results["training"]["bundled"] = entry
-    del bundled
-
     if s.distilbert:
-        say("training speed, DistilBERT-size model (random weights) ...")
-        config = distilbert_size_config(pad_token_id=tokenizer.pad_token_id, tiny=s.tiny_models)
-        model = model_from_config(config, seed=s.seed)
-        entry = {"model": "TFDistilBertForMaskedLM from a config" + (" (tiny, --quick)" if s.tiny_models else ""),
-                 "weights": "random", "token_ids": f"bundled tokenizer ids (vocabulary {len(tokenizer):,} of the "
-                                                   f"model's {config.vocab_size:,})"}
-        entry.update(training_comparison(model, tokenizer, train_rows, s.batch_size, s.distilbert_steps, s.rounds,
-                                         s.warmup, seed=s.seed))
-        entry.update(flops_summary(ModelShape.from_config(config), s.seq_len, entry, peak["peak_gflops"]))
-        results["training"]["distilbert_size"] = entry
-        del model
+        results["training"]["distilbert_size"] = distilbert_entry
+    del bundled
+    gc.collect()
 
     say("masking speed: mask_tokens in tf.data vs the transformers collator ...")
     results["masking"] = masking_comparison(all_rows, tokenizer, s.batch_size, s.masking_rounds, s.warmup,
@@ -770,7 +789,7 @@ def run_benchmarks(settings: BenchSettings, say: Callable[[str], None] = print) 
     return results
 
 
-#: (key, description, threshold) of each target; measured by the lead on a quiet machine.
+#: (key, description, threshold) of each target, for `make bench` on a quiet machine with 2 CPU cores.
 TARGETS = (
     ("distilbert_speed", "training speed, DistilBERT-size: project / course recipe", 1.6),
     ("bundled_speed", "training speed, bundled model: project / course recipe (no slower)", 1.0),

@@ -19,8 +19,6 @@ _ENV_BEFORE_TF = {
     "TF_USE_LEGACY_KERAS": "1",
     # 0 = all, 1 = no INFO, 2 = no WARNING, 3 = no ERROR from TensorFlow's C++ side.
     "TF_CPP_MIN_LOG_LEVEL": "3",
-    # Keep the oneDNN notice out of notebook output; results are not affected on CPU.
-    "TF_ENABLE_ONEDNN_OPTS": "0",
 }
 
 

@@ -8,8 +8,8 @@ Introduced in notebook 04. The pieces, in the order the notebook uses them:
 - the learning-rate plan (:func:`plan_training`, :func:`make_schedule`, :func:`make_optimizer`):
   AdamW, linear warm-up that ends well before training does, then linear decay to zero;
 - hardware (:func:`configure_mixed_precision`, :func:`choose_strategy`);
-- the fast path (:func:`fast_masked_lm`, :func:`build_trainer`): the vocabulary head runs only where a
-  token is masked;
+- the fast path (:func:`fast_masked_lm`, :func:`build_trainer`): the vocabulary head and the last
+  encoder layer run only where a token is masked (:func:`encoder_stages`, notebook 05);
 - resuming (:class:`CheckpointKeeper`, :func:`fit_mlm`) and saving (:func:`save_model`).
 
 TensorFlow and transformers are imported inside the functions, so importing this module is cheap;
@@ -260,8 +260,12 @@ def training_dataset(rows: Any, tokenizer: Any, batch_size: int, total_steps: in
                                      seed=tf.stack([step, seed_t]))
         return {"input_ids": masked, "labels": labels}
 
-    data = tf.data.Dataset.range(start_step, total_steps).map(make_batch)
-    return data.prefetch(2)
+    data = tf.data.Dataset.range(start_step, total_steps).map(make_batch).prefetch(2)
+    # Fixed, small buffers need no autotuning; with it on, deleting the iterator at the end of `fit` can
+    # wait for up to seconds while the tuning thread finishes a sleep.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return data.with_options(options)
 
 
 def evaluation_dataset(rows: Any, tokenizer: Any, batch_size: int = 32, seed: int = 1234,
@@ -411,8 +415,48 @@ def schedule_values(schedule: Any, total_steps: int | None = None) -> np.ndarray
     return np.asarray(schedule(tf.range(total_steps)), dtype=np.float64)
 
 
+_FUSED_ADAMW: Any = None
+
+
+def _fused_adamw_class() -> Any:
+    """``tf_keras`` AdamW whose dense updates run as one fused kernel per weight (created on first use).
+
+    Keras's AdamW updates a weight with about ten separate element-wise operations, each a pass over the
+    weight and its two moment estimates; TensorFlow's ``ResourceApplyAdam`` kernel does the same arithmetic
+    (the moments, then ``lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + epsilon)``) in one pass.
+    The decoupled weight decay is Keras's own step before it. Sparse gradients and AMSGrad keep Keras's code.
+    """
+    global _FUSED_ADAMW
+    if _FUSED_ADAMW is not None:
+        return _FUSED_ADAMW
+    import tensorflow as tf
+    import tf_keras
+
+    class FusedAdamW(tf_keras.optimizers.AdamW):
+        def update_step(self, gradient: Any, variable: Any) -> Any:
+            if isinstance(gradient, tf.IndexedSlices) or self.amsgrad:
+                return super().update_step(gradient, variable)
+            dtype = variable.dtype
+            step = tf.cast(self.iterations + 1, dtype)
+            index = self._index_dict[self._var_key(variable)]
+            return tf.raw_ops.ResourceApplyAdam(
+                var=variable.handle, m=self._momentums[index].handle, v=self._velocities[index].handle,
+                beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
+                beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
+                lr=tf.cast(self.learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype),
+                beta2=tf.cast(self.beta_2, dtype), epsilon=tf.cast(self.epsilon, dtype), grad=gradient,
+                use_locking=False, use_nesterov=False)
+
+    _FUSED_ADAMW = FusedAdamW
+    return FusedAdamW
+
+
 def make_optimizer(schedule: Any, weight_decay: float = 0.01, clipnorm: float | None = 1.0) -> Any:
-    """``tf_keras`` AdamW driven by ``schedule``; LayerNorm weights and biases get no weight decay."""
+    """``tf_keras`` AdamW driven by ``schedule``; LayerNorm weights and biases get no weight decay.
+
+    Each gradient is clipped to norm ``clipnorm`` on its own (Keras's ``clipnorm``). Dense updates run as one
+    fused kernel per weight (same arithmetic as Keras's AdamW, fewer passes over memory).
+    """
     import tf_keras
 
     if not callable(schedule) and not isinstance(schedule, float):
@@ -421,8 +465,7 @@ def make_optimizer(schedule: Any, weight_decay: float = 0.01, clipnorm: float | 
         raise ValueError(f"weight_decay must be a number >= 0 (0.01 is usual), got {weight_decay!r}.")
     if clipnorm is not None and (not isinstance(clipnorm, (int, float)) or clipnorm <= 0):
         raise ValueError(f"clipnorm must be a positive number or None, got {clipnorm!r}.")
-    optimizer = tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=float(weight_decay),
-                                          clipnorm=clipnorm)
+    optimizer = _fused_adamw_class()(learning_rate=schedule, weight_decay=float(weight_decay), clipnorm=clipnorm)
     optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
     return optimizer
 
@@ -519,9 +562,12 @@ def _masked_lm_parts(model: Any) -> tuple[Any, Any]:
     if encoder is None:
         raise TypeError(f"model must be a transformers TF masked LM, got {type(model).__name__}.")
 
+    import tensorflow as tf
+
     def as_sequence(layer: Any) -> Any:
-        # The HF heads reshape with the sequence length of a 3-D input: feed (1, N, hidden).
-        return lambda hidden: layer(hidden[None])[0]
+        # The HF heads reshape with the sequence length of a 3-D input: feed (1, N, hidden). Squeeze rather
+        # than index: the gradient of a reshape is free, that of a slice fills a logits-sized tensor.
+        return lambda hidden: tf.squeeze(layer(tf.expand_dims(hidden, 0)), axis=0)
 
     if hasattr(model, "mlm") and hasattr(model.mlm, "predictions"):  # BERT
         return encoder, as_sequence(model.mlm.predictions)
@@ -538,23 +584,109 @@ def _masked_lm_parts(model: Any) -> tuple[Any, Any]:
     )
 
 
+def encoder_stages(model: Any) -> tuple[Any, Any]:
+    """The encoder of a TF masked LM as ``(lower, last)``: every layer but the last, then the last layer at
+    chosen positions only (see :func:`_encoder_stages`). Introduced in notebook 05; ``FastMaskedLM`` uses it.
+    """
+    return _encoder_stages(model)
+
+
+def _encoder_stages(model: Any) -> tuple[Any, Any]:
+    """The encoder of a TF masked LM in two stages that use the model's own layers and weights.
+
+    ``lower(input_ids, attention_mask, training) -> (hidden, mask)`` runs the embeddings and every layer but
+    the last, and returns their output with the attention mask in the form the layers take.
+    ``last(queries, hidden, mask, training, keep=None) -> outputs`` runs the last layer for the query rows
+    ``queries`` (batch, m, hidden) only: their attention still looks at every position of ``hidden`` (keys
+    and values), so each output row equals the stock model's last-layer output at that position. With a
+    boolean ``keep`` (batch, m), the rows where it is False are dropped right after the attention (rows
+    padded out to the same count per sequence) and the outputs come as a flat (kept rows, hidden) tensor.
+    Introduced in notebook 05. Raises ``TypeError`` outside the BERT, DistilBERT and RoBERTa families.
+    """
+    import tensorflow as tf
+
+    prefix = getattr(model, "base_model_prefix", None)
+    main = getattr(model, prefix, None) if prefix else None
+    if main is None:
+        raise TypeError(f"model must be a transformers TF masked LM, got {type(model).__name__}.")
+    layers = getattr(getattr(main, "encoder", None), "layer", None)
+    if layers is not None and hasattr(main, "embeddings"):  # BERT, RoBERTa
+        if getattr(model.config, "is_decoder", False):
+            raise TypeError("the fast path needs an encoder (config.is_decoder=False); train a decoder with "
+                            "fast_head=False.")
+
+        def lower_bert(input_ids: Any, attention_mask: Any, training: bool) -> tuple[Any, Any]:
+            hidden = main.embeddings(input_ids=input_ids, training=training)
+            if attention_mask is None:
+                attention_mask = tf.ones_like(input_ids)
+            # The additive form the layers add to their attention scores: 0 to attend, -10000 to ignore.
+            mask = tf.cast(attention_mask[:, tf.newaxis, tf.newaxis, :], hidden.dtype)
+            mask = tf.multiply(tf.subtract(tf.constant(1.0, hidden.dtype), mask), tf.constant(-10000.0, hidden.dtype))
+            for layer in layers[:-1]:
+                hidden = layer(hidden_states=hidden, attention_mask=mask, head_mask=None, encoder_hidden_states=None,
+                               encoder_attention_mask=None, past_key_value=None, output_attentions=False,
+                               training=training)[0]
+            return hidden, mask
+
+        def last_bert(queries: Any, hidden: Any, mask: Any, training: bool, keep: Any = None) -> Any:
+            layer = layers[-1]
+            # Keys and values from every position, queries from the chosen rows only: the attention
+            # layer's cross-attention form computes exactly that.
+            attended = layer.attention(input_tensor=queries, attention_mask=None, head_mask=None,
+                                       encoder_hidden_states=hidden, encoder_attention_mask=mask,
+                                       past_key_value=None, output_attentions=False, training=training)[0]
+            if keep is not None:  # one row of the kept positions: the layers were built for 3-D input
+                attended = tf.expand_dims(tf.boolean_mask(attended, keep), 0)
+            inner = layer.intermediate(hidden_states=attended)
+            outputs = layer.bert_output(hidden_states=inner, input_tensor=attended, training=training)
+            return outputs if keep is None else tf.squeeze(outputs, axis=0)
+
+        return lower_bert, last_bert
+    blocks = getattr(getattr(main, "transformer", None), "layer", None)
+    if blocks is not None and hasattr(main, "embeddings"):  # DistilBERT
+        def lower_distilbert(input_ids: Any, attention_mask: Any, training: bool) -> tuple[Any, Any]:
+            hidden = main.embeddings(input_ids=input_ids, training=training)
+            mask = tf.ones(tf.shape(input_ids)) if attention_mask is None else attention_mask
+            mask = tf.cast(mask, tf.float32)
+            for block in blocks[:-1]:
+                hidden = block(hidden, mask, None, False, training=training)[-1]
+            return hidden, mask
+
+        def last_distilbert(queries: Any, hidden: Any, mask: Any, training: bool, keep: Any = None) -> Any:
+            block = blocks[-1]
+            attended = block.attention(queries, hidden, hidden, mask, None, False, training=training)[0]
+            attended = block.sa_layer_norm(attended + queries)
+            if keep is not None:  # one row of the kept positions: the layers were built for 3-D input
+                attended = tf.expand_dims(tf.boolean_mask(attended, keep), 0)
+            outputs = block.output_layer_norm(block.ffn(attended, training=training) + attended)
+            return outputs if keep is None else tf.squeeze(outputs, axis=0)
+
+        return lower_distilbert, last_distilbert
+    raise TypeError(
+        f"the fast path knows BERT-, DistilBERT- and RoBERTa-family masked LMs; {type(model).__name__} is none "
+        "of them. Train it with fast_head=False (the model's own loss)."
+    )
+
+
 def _fast_class() -> Any:
     import tensorflow as tf
     import tf_keras
 
     class FastMaskedLM(tf_keras.Model):
-        """Wraps a TF masked LM so that ``fit`` computes the vocabulary head only at masked positions.
+        """Wraps a TF masked LM so that ``fit`` computes the last layer and the head only at masked positions.
 
-        The encoder runs on the whole batch; the hidden states where ``labels != -100`` are gathered
-        (about 15% of them) and only those go through the model's own head (transform, tied decoder,
-        bias). The loss is the same mean cross-entropy over masked tokens as the model's internal loss,
-        at a fraction of the cost, because the head multiplies by the whole vocabulary. All weights are
-        the wrapped model's: save and load it with ``save_pretrained``/``from_pretrained`` as usual.
+        Only the masked positions (``labels != -100``, about 15% of them) are scored, so only their
+        outputs are needed. The embeddings and every layer but the last run on the whole batch; the last
+        layer runs for the masked positions of each row (their attention still reads every position of the
+        row), and the model's own head (transform, tied decoder, bias) runs on those outputs alone. The loss
+        is the same mean cross-entropy over masked tokens as the model's internal loss, at a fraction of the
+        cost, because the head multiplies by the whole vocabulary. All weights are the wrapped model's:
+        save and load it with ``save_pretrained``/``from_pretrained`` as usual.
 
-        ``max_masked_fraction=None`` gathers exactly the masked positions (a shape that changes from
-        batch to batch: fine on CPU and GPU). A TPU needs fixed shapes: with a fraction ``f`` each row
-        contributes ``ceil(f * length)`` positions, masked ones first, padding rows weighted 0 (the
-        original BERT code's ``max_predictions_per_seq``); masked tokens beyond that are left out.
+        ``max_masked_fraction=None`` scores exactly the masked positions (shapes that change from batch to
+        batch: fine on CPU and GPU). A TPU needs fixed shapes: with a fraction ``f`` each row contributes
+        ``ceil(f * length)`` positions, masked ones first, the others weighted 0 (the original BERT code's
+        ``max_predictions_per_seq``); masked tokens beyond that are left out.
         """
 
         def __init__(self, mlm_model: Any, max_masked_fraction: float | None = None, **kwargs: Any) -> None:
@@ -563,7 +695,8 @@ def _fast_class() -> Any:
                 mlm_model(mlm_model.dummy_inputs, training=False)
             self.mlm_model = mlm_model
             self.max_masked_fraction = max_masked_fraction
-            self._encoder, self._head = _masked_lm_parts(mlm_model)
+            _, self._head = _masked_lm_parts(mlm_model)
+            self._lower, self._last = _encoder_stages(mlm_model)
             self.loss_tracker = tf_keras.metrics.Mean(name="loss")
 
         @property
@@ -575,34 +708,45 @@ def _fast_class() -> Any:
             inputs = {k: v for k, v in inputs.items() if k != "labels"} if isinstance(inputs, Mapping) else inputs
             return self.mlm_model(inputs, training=training).logits
 
-        def _gather(self, hidden: Any, labels: Any) -> tuple[Any, Any, Any]:
-            if self.max_masked_fraction is None:
-                where = tf.where(labels != IGNORE_INDEX)
-                targets = tf.gather_nd(labels, where)
-                return tf.gather_nd(hidden, where), targets, tf.ones_like(targets, dtype=tf.float32)
-            length = labels.shape[1]
-            if length is None:
-                raise ValueError("fixed-shape gathering (max_masked_fraction) needs batches of a static length; "
-                                 "use packed chunks from training_dataset().")
-            keep = min(int(math.ceil(self.max_masked_fraction * length)), length)
-            # Masked positions first (in order), then the others: the top `keep` scores per row.
+        def _positions(self, labels: Any) -> Any:
+            """Per row, the positions the last layer runs at: the masked ones first (in order), then others.
+
+            Exact mode takes as many per row as the row with most masked tokens has; fixed-shape mode takes
+            ``ceil(max_masked_fraction * length)``.
+            """
             is_masked = tf.cast(labels != IGNORE_INDEX, tf.int32)
+            if self.max_masked_fraction is None:
+                length = tf.shape(labels)[1]
+                keep = tf.reduce_max(tf.reduce_sum(is_masked, axis=1))
+            else:
+                length = labels.shape[1]
+                if length is None:
+                    raise ValueError("fixed-shape gathering (max_masked_fraction) needs batches of a static "
+                                     "length; use packed chunks from training_dataset().")
+                keep = min(int(math.ceil(self.max_masked_fraction * length)), length)
             score = is_masked * 2 * length - tf.range(length)[tf.newaxis, :]
-            positions = tf.math.top_k(score, k=keep, sorted=True).indices
-            rows_labels = tf.gather(labels, positions, batch_dims=1)
-            rows_hidden = tf.gather(hidden, positions, batch_dims=1)
-            width = hidden.shape[-1] if hidden.shape[-1] is not None else tf.shape(hidden)[-1]
-            targets = tf.reshape(rows_labels, [-1])
-            weights = tf.cast(targets != IGNORE_INDEX, tf.float32)
-            return tf.reshape(rows_hidden, [-1, width]), tf.maximum(targets, 0), weights
+            return tf.math.top_k(score, k=keep, sorted=True).indices
 
         def masked_logits(self, batch: Mapping[str, Any], training: bool = False) -> tuple[Any, Any, Any]:
             """Logits (float32), targets and weights (1 = a real masked token) of the gathered positions."""
-            inputs = {"input_ids": batch["input_ids"]}
-            if "attention_mask" in batch:
-                inputs["attention_mask"] = batch["attention_mask"]
-            hidden = self._encoder(**inputs, training=training)[0]
-            picked, targets, weights = self._gather(hidden, batch["labels"])
+            labels = batch["labels"]
+            hidden, mask = self._lower(batch["input_ids"], batch.get("attention_mask"), training)
+            positions = self._positions(labels)
+            queries = tf.gather(hidden, positions, batch_dims=1)
+            chosen = tf.gather(labels, positions, batch_dims=1)
+            if self.max_masked_fraction is None:
+                # Rows with fewer masked tokens than the fullest row were filled up with other positions:
+                # the last layer drops those right after its attention.
+                real = chosen != IGNORE_INDEX
+                picked = self._last(queries, hidden, mask, training, real)
+                targets = tf.boolean_mask(chosen, real)
+                weights = tf.ones_like(targets, dtype=tf.float32)
+            else:
+                width = hidden.shape[-1] if hidden.shape[-1] is not None else tf.shape(hidden)[-1]
+                picked = tf.reshape(self._last(queries, hidden, mask, training), [-1, width])
+                targets = tf.reshape(chosen, [-1])
+                weights = tf.cast(targets != IGNORE_INDEX, tf.float32)
+                targets = tf.maximum(targets, 0)
             return tf.cast(self._head(picked), tf.float32), targets, weights
 
         def _weighted_losses(self, batch: Mapping[str, Any], training: bool) -> tuple[Any, Any]:
@@ -670,7 +814,7 @@ def fast_masked_lm_class() -> Any:
 
 
 def fast_masked_lm(mlm_model: Any, max_masked_fraction: float | None = None) -> Any:
-    """Wrap ``mlm_model`` (a TF masked LM) in a ``FastMaskedLM``: the head runs at masked positions only.
+    """Wrap ``mlm_model`` (a TF masked LM) in a ``FastMaskedLM``: head and last layer at masked positions only.
 
     ``max_masked_fraction`` (e.g. 0.25) switches to fixed shapes for TPUs; ``None`` gathers exactly the
     masked positions.
@@ -686,6 +830,7 @@ def fast_masked_lm(mlm_model: Any, max_masked_fraction: float | None = None) -> 
         raise ValueError(f"max_masked_fraction must be None or a number in (0, 1] such as 0.25, "
                          f"got {max_masked_fraction!r}.")
     _masked_lm_parts(mlm_model)
+    _encoder_stages(mlm_model)
     return fast_masked_lm_class()(mlm_model, max_masked_fraction=max_masked_fraction)
 
 
