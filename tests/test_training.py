@@ -388,7 +388,7 @@ def test_last_layer_at_chosen_positions_equals_the_full_encoder(kind, layers, to
     ids = tf.where(tf.constant([[1] * 8, [1] * 5 + [0] * 3]) == 1, ids, tok.pad_token_id)
     attention = tf.cast(ids != tok.pad_token_id, tf.int32)
     full = model(input_ids=ids, attention_mask=attention, output_hidden_states=True).hidden_states[-1]
-    lower, last = T._encoder_stages(model)
+    lower, last = T.encoder_stages(model)
     hidden, mask = lower(ids, attention, False)
     positions = tf.constant([[1, 4, 6], [0, 2, 3]])
     chosen = last(tf.gather(hidden, positions, batch_dims=1), hidden, mask, False)
@@ -431,8 +431,11 @@ def test_masked_lm_parts_give_the_models_own_logits(bert):
 def test_fast_path_rejects_what_it_cannot_handle():
     with pytest.raises(TypeError, match="transformers TF masked LM"):
         T.fast_masked_lm(object())
+    other = type("Other", (), {"base_model_prefix": "x", "x": object()})()
     with pytest.raises(TypeError, match="fast_head=False"):
-        T.masked_lm_parts(type("Other", (), {"base_model_prefix": "x", "x": object()})())
+        T.masked_lm_parts(other)
+    with pytest.raises(TypeError, match="fast_head=False"):
+        T.encoder_stages(other)
     with pytest.raises(TypeError, match="fast_head"):
         T.build_trainer(object(), None, fast_head="yes")
 

@@ -546,6 +546,13 @@ def choose_strategy(verbose: bool = True) -> Any:
 # --------------------------------------------------------------------------- the fast path
 
 
+def _unsupported_family(model: Any) -> TypeError:
+    return TypeError(
+        f"the fast path knows BERT-, DistilBERT- and RoBERTa-family masked LMs; {type(model).__name__} is none "
+        "of them. Train it with fast_head=False (the model's own loss)."
+    )
+
+
 def masked_lm_parts(model: Any) -> tuple[Any, Any]:
     """The encoder layer of a TF masked LM and its head as a function ``(N, hidden) -> (N, vocab)`` logits.
 
@@ -578,21 +585,11 @@ def _masked_lm_parts(model: Any) -> tuple[Any, Any]:
             return model.vocab_projector(model.vocab_layer_norm(model.act(model.vocab_transform(hidden))))
 
         return encoder, as_sequence(distilbert_head)
-    raise TypeError(
-        f"the fast path knows BERT-, DistilBERT- and RoBERTa-family masked LMs; {type(model).__name__} is none "
-        "of them. Train it with fast_head=False (the model's own loss)."
-    )
+    raise _unsupported_family(model)
 
 
 def encoder_stages(model: Any) -> tuple[Any, Any]:
-    """The encoder of a TF masked LM as ``(lower, last)``: every layer but the last, then the last layer at
-    chosen positions only (see :func:`_encoder_stages`). Introduced in notebook 05; ``FastMaskedLM`` uses it.
-    """
-    return _encoder_stages(model)
-
-
-def _encoder_stages(model: Any) -> tuple[Any, Any]:
-    """The encoder of a TF masked LM in two stages that use the model's own layers and weights.
+    """The encoder of a TF masked LM as ``(lower, last)``, two stages that use the model's own layers and weights.
 
     ``lower(input_ids, attention_mask, training) -> (hidden, mask)`` runs the embeddings and every layer but
     the last, and returns their output with the attention mask in the form the layers take.
@@ -601,7 +598,8 @@ def _encoder_stages(model: Any) -> tuple[Any, Any]:
     and values), so each output row equals the stock model's last-layer output at that position. With a
     boolean ``keep`` (batch, m), the rows where it is False are dropped right after the attention (rows
     padded out to the same count per sequence) and the outputs come as a flat (kept rows, hidden) tensor.
-    Introduced in notebook 05. Raises ``TypeError`` outside the BERT, DistilBERT and RoBERTa families.
+    Introduced in notebook 05; ``FastMaskedLM`` uses it. Raises ``TypeError`` outside the BERT, DistilBERT
+    and RoBERTa families.
     """
     import tensorflow as tf
 
@@ -662,10 +660,7 @@ def _encoder_stages(model: Any) -> tuple[Any, Any]:
             return outputs if keep is None else tf.squeeze(outputs, axis=0)
 
         return lower_distilbert, last_distilbert
-    raise TypeError(
-        f"the fast path knows BERT-, DistilBERT- and RoBERTa-family masked LMs; {type(model).__name__} is none "
-        "of them. Train it with fast_head=False (the model's own loss)."
-    )
+    raise _unsupported_family(model)
 
 
 def _fast_class() -> Any:
@@ -696,7 +691,7 @@ def _fast_class() -> Any:
             self.mlm_model = mlm_model
             self.max_masked_fraction = max_masked_fraction
             _, self._head = _masked_lm_parts(mlm_model)
-            self._lower, self._last = _encoder_stages(mlm_model)
+            self._lower, self._last = encoder_stages(mlm_model)
             self.loss_tracker = tf_keras.metrics.Mean(name="loss")
 
         @property
@@ -830,7 +825,7 @@ def fast_masked_lm(mlm_model: Any, max_masked_fraction: float | None = None) -> 
         raise ValueError(f"max_masked_fraction must be None or a number in (0, 1] such as 0.25, "
                          f"got {max_masked_fraction!r}.")
     _masked_lm_parts(mlm_model)
-    _encoder_stages(mlm_model)
+    encoder_stages(mlm_model)
     return fast_masked_lm_class()(mlm_model, max_masked_fraction=max_masked_fraction)
 
 
