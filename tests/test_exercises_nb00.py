@@ -7,15 +7,7 @@ from typing import Any
 import pytest
 
 from mlm_tutorial.exercises import nb00
-from mlm_tutorial.exercises.feedback import Feedback
-
-
-def assert_fails_with(feedback: Feedback, *phrases: str) -> None:
-    assert isinstance(feedback, Feedback)
-    assert not feedback.passed, str(feedback)
-    text = str(feedback)
-    for phrase in phrases:
-        assert phrase in text, f"{phrase!r} not in {text!r}"
+from exercise_asserts import assert_fails_with
 
 
 @pytest.fixture(scope="module")

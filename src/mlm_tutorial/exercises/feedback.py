@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -40,3 +41,11 @@ class Feedback:
 
     def __repr__(self) -> str:
         return str(self)
+
+
+def missing_answer(feedback: Feedback, answer: Any) -> bool:
+    """True (with a note in ``feedback`` saying what to do) when the learner's answer is still ``None``."""
+    if answer is None:
+        feedback.bad("the answer is still None: replace None with your answer in the cell above.")
+        return True
+    return False

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mlm_tutorial.exercises.feedback import Feedback
+from mlm_tutorial.exercises.feedback import Feedback, missing_answer
 
 IGNORE_INDEX = -100
 
@@ -28,13 +28,6 @@ COUNT_KEYS = ("chosen", "mask", "random", "unchanged")
 SAMPLE_SHARE = 0.8
 SAMPLE_STANDARD_ERROR = 0.005
 SAMPLE_MLM_PROBABILITY = 0.15
-
-
-def _missing(feedback: Feedback, answer: Any) -> bool:
-    if answer is None:
-        feedback.bad("the answer is still None: replace None with your answer in the cell above.")
-        return True
-    return False
 
 
 # --------------------------------------------------------------------------- exercise 1: labels
@@ -60,7 +53,7 @@ def check_make_labels(answer: Callable[[np.ndarray, np.ndarray], Any] | None) ->
     with the rule of notebook 03: the original id where a token was chosen, -100 everywhere else.
     """
     feedback = Feedback("Exercise 1 (labels)")
-    if _missing(feedback, answer):
+    if missing_answer(feedback, answer):
         return feedback
     if not callable(answer):
         return feedback.bad(
@@ -113,7 +106,7 @@ def check_expected_counts(answer: Mapping[str, float] | None, tolerance: float =
     special tokens, masked with ``COUNT_MLM_PROBABILITY`` and BERT's 80/10/10 split.
     """
     feedback = Feedback("Exercise 2 (expected counts)")
-    if _missing(feedback, answer):
+    if missing_answer(feedback, answer):
         return feedback
     if not isinstance(answer, Mapping):
         return feedback.bad(f"answer must be a dict with keys {list(COUNT_KEYS)}, got {type(answer).__name__}.")
@@ -190,7 +183,7 @@ def check_word_starts(answer: Callable[[list[str], set[str]], Any] | None) -> Fe
     sequence or right after a special token; special tokens are units of their own.
     """
     feedback = Feedback("Exercise 3 (word starts)")
-    if _missing(feedback, answer):
+    if missing_answer(feedback, answer):
         return feedback
     if not callable(answer):
         return feedback.bad(
@@ -238,7 +231,7 @@ def check_sample_size(answer: Any) -> Feedback:
     """Exercise 4: how many chosen tokens make the standard error of the [MASK] share at most
     ``SAMPLE_STANDARD_ERROR``? ``answer`` is that number (an int)."""
     feedback = Feedback("Exercise 4 (sample size)")
-    if _missing(feedback, answer):
+    if missing_answer(feedback, answer):
         return feedback
     if isinstance(answer, bool) or not isinstance(answer, (int, float, np.integer, np.floating)):
         return feedback.bad(f"answer must be a number of tokens (an int), got {type(answer).__name__}.")

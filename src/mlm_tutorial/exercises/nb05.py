@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mlm_tutorial.exercises.feedback import Feedback
+from mlm_tutorial.exercises.feedback import Feedback, missing_answer
 
 IGNORE_INDEX = -100
 
@@ -23,13 +23,6 @@ HEAD_QUESTION = {"hidden": 768, "vocab": 30522, "batch_size": 32, "seq_len": 128
 #: Exercise 2: articles in batches of this many, each batch padded to its longest article, cut at this length.
 SORTED_BATCH_SIZE = 32
 SORTED_MAX_LENGTH = 512
-
-
-def _missing(feedback: Feedback, answer: Any) -> bool:
-    if answer is None:
-        feedback.bad("the answer is still None: replace None with your answer in the cell above.")
-        return True
-    return False
 
 
 def _is_number(value: Any) -> bool:
@@ -53,7 +46,7 @@ def check_decoder_flops(answer: Any) -> Feedback:
     masked ones only; one multiply-add is 2 FLOPs and training costs about 3 forward passes.
     """
     feedback = Feedback("Exercise 1 (the decoder's FLOPs)")
-    if _missing(feedback, answer):
+    if missing_answer(feedback, answer):
         return feedback
     if not isinstance(answer, (tuple, list)) or len(answer) != 2 or not all(_is_number(v) for v in answer):
         return feedback.bad("answer must be a pair of numbers: (stock_flops, fast_flops).")
@@ -112,7 +105,7 @@ def check_sorted_padding(answer: Any, text_lengths: Any) -> Feedback:
     if lengths.ndim != 1 or lengths.size < 2 or not np.issubdtype(lengths.dtype, np.integer):
         raise ValueError("text_lengths must be the 1-D integer array of article lengths from the notebook.")
     feedback = Feedback("Exercise 2 (sorting by length)")
-    if _missing(feedback, answer):
+    if missing_answer(feedback, answer):
         return feedback
     if not _is_number(answer):
         return feedback.bad(f"answer must be a number (a share between 0 and 1), got {type(answer).__name__}.")
@@ -161,7 +154,7 @@ def check_gather_masked(answer: Callable[[Any, Any], Any] | None) -> Feedback:
     import tensorflow as tf
 
     feedback = Feedback("Exercise 3 (gather the masked rows)")
-    if _missing(feedback, answer):
+    if missing_answer(feedback, answer):
         return feedback
     if not callable(answer):
         return feedback.bad(f"answer must be a function gather_masked(hidden, labels), got {type(answer).__name__}.")
