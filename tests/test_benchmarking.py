@@ -215,7 +215,8 @@ def fake_results(ratio_distil=1.7, ratio_bundled=0.9, diff=1e-6, fraction=0.5, m
                               "initial_loss": 6.0}}
     distil = {"ratio": ratio_distil, "baseline_tokens_per_s": 100.0, "project_tokens_per_s": 170.0, "rounds": 3,
               "warmup_runs": 1, "batch_size": 32, "seq_len": 128, "achieved_gflops": 40.0, "peak_gflops": 80.0,
-              "fraction_of_peak": fraction, "baseline_gflops": 50.0, "baseline_useful_gflops": 30.0}
+              "fraction_of_peak": fraction, "baseline_gflops": 50.0, "baseline_useful_gflops": 30.0,
+              "useful_flops_per_token": 2.0e8, "baseline_flops_per_token": 4.0e8}
     results = {"training": {"bundled": bundled, "distilbert_size": distil},
                "masking": {"ratio": masking, "rows": 10, "seq_len": 128, "batch_size": 32,
                            "project_sequences_per_s": 3000.0, "collator_sequences_per_s": 100.0},
@@ -246,6 +247,16 @@ def test_format_table_marks_every_target():
     assert "FAIL  DistilBERT-size useful FLOP/s" in text and "(measured 50%)" in text
     assert text.count("PASS") + text.count("FAIL") == len(B.TARGETS)
     assert "1.70x" in text and "masking" in text
+
+
+def test_format_table_splits_the_speed_ratio_into_work_and_pace():
+    text = B.format_table(fake_results())
+    # 400 vs 200 MFLOP per token: 2x less work; 40 vs 50 GFLOP/s: pace 0.8; 2 x 0.8 = 1.6
+    assert "course recipe 400 MFLOP, project path 200 MFLOP (2.00x less)" in text
+    assert "GFLOP/s project / recipe 0.80; speed ratio = 2.00 x 0.80 = 1.60x" in text
+    del_flops = fake_results()
+    del del_flops["training"]["distilbert_size"]["useful_flops_per_token"]
+    assert "work per token" not in B.format_table(del_flops)
 
 
 def test_write_results_goes_to_the_build_folder(tmp_path, monkeypatch):

@@ -864,6 +864,13 @@ def format_table(results: Mapping[str, Any]) -> str:
                              f"{entry['fraction_of_peak']:.0%} of the measured matmul peak {entry['peak_gflops']:.1f} "
                              f"GFLOP/s (course recipe: {entry['baseline_useful_gflops']:.1f} useful, "
                              f"{entry['baseline_gflops']:.1f} computed)")
+            if entry.get("useful_flops_per_token") and entry.get("baseline_flops_per_token") and "baseline_gflops" in entry:
+                work = entry["baseline_flops_per_token"] / entry["useful_flops_per_token"]
+                pace = entry["achieved_gflops"] / entry["baseline_gflops"]
+                lines.append(f"  work per token: course recipe {entry['baseline_flops_per_token'] / 1e6:.3g} MFLOP, "
+                             f"project path {entry['useful_flops_per_token'] / 1e6:.3g} MFLOP ({work:.2f}x less); "
+                             f"GFLOP/s project / recipe {pace:.2f}; speed ratio = {work:.2f} x {pace:.2f} = "
+                             f"{work * pace:.2f}x")
     masking = results.get("masking")
     if masking:
         lines.append("")
