@@ -195,6 +195,21 @@ def roberta_tokenizer(tf_ready: None) -> Any:
     return load_tokenizer("auto", family="roberta")
 
 
+@pytest.fixture(scope="module", params=["bert", "roberta"])
+def tokenizer(request: pytest.FixtureRequest) -> Any:
+    """Each bundled tokenizer family in turn: a module's tests run with BERT's, then with RoBERTa's.
+
+    A module that needs one family only defines its own ``tokenizer`` fixture, which takes precedence.
+    """
+    return request.getfixturevalue(f"{request.param}_tokenizer")
+
+
+@pytest.fixture(scope="session")
+def both_tokenizers(bert_tokenizer: Any, roberta_tokenizer: Any) -> dict[str, Any]:
+    """Both bundled tokenizers under the names the notebooks show: ``{"BERT": ..., "RoBERTa": ...}``."""
+    return {"BERT": bert_tokenizer, "RoBERTa": roberta_tokenizer}
+
+
 @pytest.fixture(scope="session")
 def mlm_model(tf_ready: None) -> Any:
     """The bundled TF masked LM. Shared: tests must not train or compile it (load a fresh one)."""

@@ -8,8 +8,6 @@ import pytest
 from mlm_tutorial.exercises.feedback import Feedback
 from mlm_tutorial.exercises.nb01 import check_max_length_choice, check_padding_share, check_tokenized_batch
 from mlm_tutorial.exercises.nb02 import check_attention_mask, check_sep_positions, check_special_finder
-from mlm_tutorial.resources import bundled_model_dir, bundled_tokenizer_dir, load_tokenizer
-from mlm_tutorial.setup import prepare_environment
 from mlm_tutorial.tokenizing import length_tradeoff, tokenize_to_tf
 
 ARTICLES = [
@@ -18,22 +16,6 @@ ARTICLES = [
     "oil prices fell.",
     "the airline said passenger numbers were up by a fifth on last year.",
 ]
-
-
-def _load(family: str):
-    prepare_environment()
-    folder = bundled_model_dir() if family == "bert" else bundled_tokenizer_dir("roberta")
-    return load_tokenizer(str(folder))
-
-
-@pytest.fixture(scope="module", params=["bert", "roberta"])
-def tokenizer(request):
-    return _load(request.param)
-
-
-@pytest.fixture(scope="module")
-def both():
-    return {"BERT": _load("bert"), "RoBERTa": _load("roberta")}
 
 
 def _notes(feedback: Feedback) -> str:
@@ -223,43 +205,43 @@ def test_nb02_ex2_wrong_answers_are_explained(tokenizer, padded):
 # --------------------------------------------------------------------------- notebook 02, exercise 3
 
 
-def test_nb02_ex3_solution_passes(both):
+def test_nb02_ex3_solution_passes(both_tokenizers):
     def solution(input_ids, tokenizer):
         return np.isin(np.asarray(input_ids), tokenizer.all_special_ids)
 
-    feedback = check_special_finder(solution, both, ARTICLES)
+    feedback = check_special_finder(solution, both_tokenizers, ARTICLES)
     assert feedback.passed, str(feedback)
     assert "BERT" in _notes(feedback) and "RoBERTa" in _notes(feedback)
 
 
-def test_nb02_ex3_hard_coded_bert_ids_fail_for_roberta(both):
-    bert = both["BERT"]
+def test_nb02_ex3_hard_coded_bert_ids_fail_for_roberta(both_tokenizers):
+    bert = both_tokenizers["BERT"]
     fixed = [bert.cls_token_id, bert.sep_token_id, bert.pad_token_id]  # what hard-coding would write down
 
     def hard_coded(input_ids, tokenizer):
         return np.isin(np.asarray(input_ids), fixed)
 
-    feedback = check_special_finder(hard_coded, both, ARTICLES)
+    feedback = check_special_finder(hard_coded, both_tokenizers, ARTICLES)
     assert not feedback.passed
     assert any(note.startswith("BERT:") for note in feedback.right)
     assert any(note.startswith("RoBERTa:") and "all_special_ids" in note for note in feedback.wrong)
 
 
-def test_nb02_ex3_other_wrong_answers(both):
+def test_nb02_ex3_other_wrong_answers(both_tokenizers):
     def no_padding(input_ids, tokenizer):
         ids = np.asarray(input_ids)
         return (ids == tokenizer.cls_token_id) | (ids == tokenizer.sep_token_id)
 
-    feedback = check_special_finder(no_padding, both, ARTICLES)
+    feedback = check_special_finder(no_padding, both_tokenizers, ARTICLES)
     assert not feedback.passed and "misses ids" in _notes(feedback)
 
     def crashes(input_ids, tokenizer):
         raise KeyError("oops")
 
-    assert "raised KeyError" in _notes(check_special_finder(crashes, both, ARTICLES))
+    assert "raised KeyError" in _notes(check_special_finder(crashes, both_tokenizers, ARTICLES))
 
     def wrong_shape(input_ids, tokenizer):
         return np.zeros(3, dtype=bool)
 
-    assert "shape" in _notes(check_special_finder(wrong_shape, both, ARTICLES))
-    assert "function" in _notes(check_special_finder(None, both, ARTICLES))
+    assert "shape" in _notes(check_special_finder(wrong_shape, both_tokenizers, ARTICLES))
+    assert "function" in _notes(check_special_finder(None, both_tokenizers, ARTICLES))

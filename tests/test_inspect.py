@@ -16,8 +16,6 @@ from mlm_tutorial.inspect import (
     special_tokens_table,
     token_table,
 )
-from mlm_tutorial.resources import bundled_model_dir, bundled_tokenizer_dir, load_tokenizer
-from mlm_tutorial.setup import prepare_environment
 from mlm_tutorial.tokenizing import tokenize_to_tf
 
 HEADLINES = [
@@ -25,22 +23,6 @@ HEADLINES = [
     "retail sales fall for a second month as shoppers cut back on spending",
     "oil slips",
 ]
-
-
-def _load(family: str):
-    prepare_environment()
-    folder = bundled_model_dir() if family == "bert" else bundled_tokenizer_dir("roberta")
-    return load_tokenizer(str(folder))
-
-
-@pytest.fixture(scope="module", params=["bert", "roberta"])
-def tokenizer(request):
-    return _load(request.param)
-
-
-@pytest.fixture(scope="module")
-def both():
-    return {"BERT": _load("bert"), "RoBERTa": _load("roberta")}
 
 
 @pytest.fixture()
@@ -99,14 +81,14 @@ def test_token_table_of_a_padded_row(tokenizer, batch):
     assert table.at[last_text, "token"] == tokenizer.sep_token
 
 
-def test_token_table_of_a_sentence_pair_shows_segments(both):
-    bert = both["BERT"]
+def test_token_table_of_a_sentence_pair_shows_segments(both_tokenizers):
+    bert = both_tokenizers["BERT"]
     table = token_table(bert("oil slips", "bank lifts profit forecast"), bert)
     seps = table.index[table["id"] == bert.sep_token_id].tolist()
     assert len(seps) == 2
     assert (table.loc[: seps[0], "token_type"] == 0).all()
     assert (table.loc[seps[0] + 1 :, "token_type"] == 1).all()
-    roberta = both["RoBERTa"]
+    roberta = both_tokenizers["RoBERTa"]
     table = token_table(roberta("oil slips", "bank lifts profit forecast"), roberta)
     assert "token_type" not in table.columns
     assert (table["id"] == roberta.sep_token_id).sum() == 3  # <s> a </s></s> b </s>
@@ -203,19 +185,19 @@ def test_special_tokens_table_reads_ids_from_the_tokenizer(tokenizer):
     assert set(table["id"]) <= set(tokenizer.all_special_ids)
 
 
-def test_the_two_families_differ_as_documented(both):
-    bert = special_tokens_table(both["BERT"]).set_index("role")
-    roberta = special_tokens_table(both["RoBERTa"]).set_index("role")
+def test_the_two_families_differ_as_documented(both_tokenizers):
+    bert = special_tokens_table(both_tokenizers["BERT"]).set_index("role")
+    roberta = special_tokens_table(both_tokenizers["RoBERTa"]).set_index("role")
     assert bert.at["cls", "token"] == "[CLS]" and roberta.at["cls", "token"] == "<s>"
     assert "bos" not in bert.index and roberta.at["bos", "id"] == roberta.at["cls", "id"]
     assert roberta.at["mask", "token"] == "<mask>"
 
 
-def test_compare_special_tokens_side_by_side(both):
-    table = compare_special_tokens(both)
+def test_compare_special_tokens_side_by_side(both_tokenizers):
+    table = compare_special_tokens(both_tokenizers)
     assert list(table.columns) == ["BERT", "RoBERTa"]
     assert list(table.index) == [*ROLES, "vocabulary size", "token_type_ids"]
-    bert, roberta = both["BERT"], both["RoBERTa"]
+    bert, roberta = both_tokenizers["BERT"], both_tokenizers["RoBERTa"]
     assert table.at["cls", "BERT"] == f"{bert.cls_token} = {bert.cls_token_id}"
     assert table.at["pad", "RoBERTa"] == f"{roberta.pad_token} = {roberta.pad_token_id}"
     assert table.at["bos", "BERT"] == "-"

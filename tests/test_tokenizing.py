@@ -6,8 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlm_tutorial.resources import bundled_model_dir, bundled_tokenizer_dir, load_tokenizer
-from mlm_tutorial.setup import prepare_environment
 from mlm_tutorial.tokenizing import (
     Throughput,
     as_text_list,
@@ -25,13 +23,6 @@ TEXTS = [
     "the central bank kept interest rates on hold for a third month, citing weak demand.",
     "oil prices fell.",
 ]
-
-
-@pytest.fixture(scope="module", params=["bert", "roberta"])
-def tokenizer(request):
-    prepare_environment()
-    folder = bundled_model_dir() if request.param == "bert" else bundled_tokenizer_dir("roberta")
-    return load_tokenizer(str(folder))
 
 
 # --------------------------------------------------------------------------- tokenize_to_tf
