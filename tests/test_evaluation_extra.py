@@ -10,15 +10,16 @@ from mlm_tutorial.setup import notebook_setup
 notebook_setup(verbose=False)
 
 from mlm_tutorial import evaluation as E  # noqa: E402
-from mlm_tutorial.resources import load_mlm_model, load_news_corpus, load_tokenizer  # noqa: E402
+from mlm_tutorial.resources import load_mlm_model, load_news_corpus  # noqa: E402
 from mlm_tutorial.training import category_chunks  # noqa: E402
 
 TEMPLATES = ["shares in the bank {mask} sharply on monday .", "the company said profits would {mask} this year ."]
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer("auto")
+def tokenizer(bert_tokenizer):
+    """The bundled WordPiece tokenizer, the one the bundled model was trained with."""
+    return bert_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +27,10 @@ def model():
     return load_mlm_model("auto")
 
 
-def test_masked_sentences_use_the_tokenizers_mask(tokenizer):
+def test_masked_sentences_use_the_tokenizers_mask(tokenizer, roberta_tokenizer):
     bert = E.masked_sentences(TEMPLATES, tokenizer)
     assert bert[0] == "shares in the bank [MASK] sharply on monday ."
-    roberta = load_tokenizer("auto", family="roberta")
+    roberta = roberta_tokenizer
     assert E.masked_sentences(TEMPLATES[0], roberta) == ["shares in the bank <mask> sharply on monday ."]
     with pytest.raises(ValueError, match=r"templates\[0\].*exactly once"):
         E.masked_sentences(["no mask here"], tokenizer)

@@ -18,12 +18,6 @@ PROPERTY_SETTINGS = settings(max_examples=40, deadline=None,
                              suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(params=FAMILIES)
-def tokenizer(request: pytest.FixtureRequest) -> Any:
-    """Each bundled tokenizer family in turn."""
-    return request.getfixturevalue(f"{request.param}_tokenizer")
-
-
 @pytest.fixture(scope="session")
 def texts(news_corpus: Any) -> list[str]:
     return list(news_corpus["train"]["text"]) + list(news_corpus["test"]["text"])
@@ -119,8 +113,8 @@ def test_shape_and_dtype_follow_the_input(tokenizer, dtype):
 
     ids = np.array(tokenizer(["markets rose on tuesday", "the match ended in a draw"], padding=True)["input_ids"],
                    dtype=dtype)
-    for given in (ids, tf.constant(ids), ids.tolist() if dtype == np.int64 else ids):
-        masked, labels = mask_tokens(given, tokenizer, seed=1)
+    for rows in (ids, tf.constant(ids), ids.tolist() if dtype == np.int64 else ids):
+        masked, labels = mask_tokens(rows, tokenizer, seed=1)
         assert masked.shape == ids.shape and labels.shape == ids.shape
         assert masked.dtype == tf.as_dtype(dtype) and labels.dtype == tf.as_dtype(dtype)
     one_masked, one_labels = mask_tokens(ids[0], tokenizer, seed=1)

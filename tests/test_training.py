@@ -26,18 +26,13 @@ from mlm_tutorial.resources import (  # noqa: E402
     bundled_model_dir,
     load_mlm_model,
     load_news_corpus,
-    load_tokenizer,
 )
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer("auto")
-
-
-@pytest.fixture(scope="module")
-def roberta_tokenizer():
-    return load_tokenizer("auto", family="roberta")
+def tokenizer(bert_tokenizer):
+    """The bundled WordPiece tokenizer; the tests that need RoBERTa's ask for ``roberta_tokenizer``."""
+    return bert_tokenizer
 
 
 @pytest.fixture(scope="module")
