@@ -30,8 +30,7 @@ def model():
 def test_masked_sentences_use_the_tokenizers_mask(tokenizer, roberta_tokenizer):
     bert = E.masked_sentences(TEMPLATES, tokenizer)
     assert bert[0] == "shares in the bank [MASK] sharply on monday ."
-    roberta = roberta_tokenizer
-    assert E.masked_sentences(TEMPLATES[0], roberta) == ["shares in the bank <mask> sharply on monday ."]
+    assert E.masked_sentences(TEMPLATES[0], roberta_tokenizer) == ["shares in the bank <mask> sharply on monday ."]
     with pytest.raises(ValueError, match=r"templates\[0\].*exactly once"):
         E.masked_sentences(["no mask here"], tokenizer)
     with pytest.raises(ValueError, match="non-empty"):
