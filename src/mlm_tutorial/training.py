@@ -457,8 +457,6 @@ def make_optimizer(schedule: Any, weight_decay: float = 0.01, clipnorm: float | 
     Each gradient is clipped to norm ``clipnorm`` on its own (Keras's ``clipnorm``). Dense updates run as one
     fused kernel per weight (same arithmetic as Keras's AdamW, fewer passes over memory).
     """
-    import tf_keras
-
     if not callable(schedule) and not isinstance(schedule, float):
         raise TypeError(f"schedule must be a learning-rate schedule or a float, got {type(schedule).__name__}.")
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
@@ -553,6 +551,15 @@ def _unsupported_family(model: Any) -> TypeError:
     )
 
 
+def _main_layer(model: Any) -> Any:
+    """The encoder (main layer) of a transformers TF masked LM, found through its ``base_model_prefix``."""
+    prefix = getattr(model, "base_model_prefix", None)
+    main = getattr(model, prefix, None) if prefix else None
+    if main is None:
+        raise TypeError(f"model must be a transformers TF masked LM, got {type(model).__name__}.")
+    return main
+
+
 def masked_lm_parts(model: Any) -> tuple[Any, Any]:
     """The encoder layer of a TF masked LM and its head as a function ``(N, hidden) -> (N, vocab)`` logits.
 
@@ -564,10 +571,7 @@ def masked_lm_parts(model: Any) -> tuple[Any, Any]:
 
 def _masked_lm_parts(model: Any) -> tuple[Any, Any]:
     """The encoder layer and a function hidden states -> vocabulary logits, using the model's own weights."""
-    prefix = getattr(model, "base_model_prefix", None)
-    encoder = getattr(model, prefix, None) if prefix else None
-    if encoder is None:
-        raise TypeError(f"model must be a transformers TF masked LM, got {type(model).__name__}.")
+    encoder = _main_layer(model)
 
     import tensorflow as tf
 
@@ -603,10 +607,7 @@ def encoder_stages(model: Any) -> tuple[Any, Any]:
     """
     import tensorflow as tf
 
-    prefix = getattr(model, "base_model_prefix", None)
-    main = getattr(model, prefix, None) if prefix else None
-    if main is None:
-        raise TypeError(f"model must be a transformers TF masked LM, got {type(model).__name__}.")
+    main = _main_layer(model)
     layers = getattr(getattr(main, "encoder", None), "layer", None)
     if layers is not None and hasattr(main, "embeddings"):  # BERT, RoBERTa
         if getattr(model.config, "is_decoder", False):
