@@ -137,7 +137,7 @@ def learn_wordpieces(words: Counter[str], vocab_size: int, specials: list[str], 
 
 def train_wordpiece(texts: list[str], vocab_size: int, out: Path) -> Any:
     """An uncased WordPiece tokenizer laid out like ``bert-base-uncased`` (``[CLS]`` = 101)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
     normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
