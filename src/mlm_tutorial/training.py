@@ -18,6 +18,7 @@ call :func:`mlm_tutorial.setup.notebook_setup` first (it selects Keras 2, which 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -415,9 +416,7 @@ def schedule_values(schedule: Any, total_steps: int | None = None) -> np.ndarray
     return np.asarray(schedule(tf.range(total_steps)), dtype=np.float64)
 
 
-_FUSED_ADAMW: Any = None
-
-
+@functools.cache
 def _fused_adamw_class() -> Any:
     """``tf_keras`` AdamW whose dense updates run as one fused kernel per weight (created on first use).
 
@@ -426,9 +425,6 @@ def _fused_adamw_class() -> Any:
     (the moments, then ``lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + epsilon)``) in one pass.
     The decoupled weight decay is Keras's own step before it. Sparse gradients and AMSGrad keep Keras's code.
     """
-    global _FUSED_ADAMW
-    if _FUSED_ADAMW is not None:
-        return _FUSED_ADAMW
     import tensorflow as tf
     import tf_keras
 
@@ -447,7 +443,6 @@ def _fused_adamw_class() -> Any:
                 beta2=tf.cast(self.beta_2, dtype), epsilon=tf.cast(self.epsilon, dtype), grad=gradient,
                 use_locking=False, use_nesterov=False)
 
-    _FUSED_ADAMW = FusedAdamW
     return FusedAdamW
 
 
@@ -798,15 +793,10 @@ def _fast_class() -> Any:
     return FastMaskedLM
 
 
-_FAST_CLASS: Any = None
-
-
+@functools.cache
 def fast_masked_lm_class() -> Any:
     """The :class:`FastMaskedLM` Keras class (created on first use, after TensorFlow is set up)."""
-    global _FAST_CLASS
-    if _FAST_CLASS is None:
-        _FAST_CLASS = _fast_class()
-    return _FAST_CLASS
+    return _fast_class()
 
 
 def fast_masked_lm(mlm_model: Any, max_masked_fraction: float | None = None) -> Any:
