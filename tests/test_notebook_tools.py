@@ -243,15 +243,39 @@ def test_run_all_writes_every_format_and_counts_failures(series_root: Path, tmp_
     assert student.cells[2].source == CODE_PLACEHOLDER
     assert student.cells[1].outputs == []
     for name in ("00_ok", "01_broken"):
+        assert (out / "logs" / f"{name}.log").is_file()
         assert (out / "html" / f"{name}.html").stat().st_size > 0
         assert (out / "slides" / f"{name}.slides.html").stat().st_size > 0
     broken = nbformat.read(str(out / "notebooks" / "01_broken.ipynb"), as_version=4)
     assert broken.cells[1].outputs[-1]["ename"] == "ZeroDivisionError"  # the build copy shows where it failed
     printed = capsys.readouterr().out
     assert "00_ok.ipynb ok in" in printed
-    assert "01_broken.ipynb FAILED: ZeroDivisionError: division by zero in" in printed  # no colour codes
+    assert (f"01_broken.ipynb FAILED: ZeroDivisionError: division by zero (kernel log: "
+            f"{out / 'logs' / '01_broken.log'}) in") in printed  # no colour codes
     assert "1 ok, 1 failed" in printed
     assert {p: p.read_bytes() for p in folder.iterdir()} == before  # sources only read
+
+
+@pytest.mark.skipif(os.name != "posix", reason="IPC transport needs Unix sockets")
+def test_execute_talks_to_the_kernel_over_private_sockets(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    source = _notebook(new_code_cell("import os\nprint(os.getcwd())\nprint(os.getpid())"))
+    executed = notebook_tools.execute(source, tmp_path)
+    folder, pid = executed.cells[0].outputs[0]["text"].splitlines()
+    assert folder == str(tmp_path)  # runs in the folder it was given
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid), 0)  # the kernel was shut down, not left running
+    assert source.cells[0].outputs == []  # the notebook passed in is not modified
+    assert list(tmp_path.iterdir()) == []  # no socket files left in the working folder
+    assert "without encryption" not in capfd.readouterr().err  # the kernel's warning about TCP
+
+
+def test_execute_sends_the_kernels_own_stderr_to_the_log(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "logs" / "nb.log"
+    source = _notebook(new_code_cell("import os\nwritten = os.write(2, b'written below Python\\n')"))
+    executed = notebook_tools.execute(source, tmp_path, kernel_log=log)
+    assert "written below Python" in log.read_text()  # what the kernel process wrote to its stderr
+    assert executed.cells[0].execution_count == 1
+    assert "written below Python" not in capfd.readouterr().err  # and the terminal does not
 
 
 def test_run_all_unknown_selection(series_root: Path) -> None:

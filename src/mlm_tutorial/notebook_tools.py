@@ -8,10 +8,12 @@ Used by ``make run`` (``python -m mlm_tutorial.notebook_tools run``), by maintai
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,26 +152,42 @@ def sync_install_cell(notebook: Any) -> bool:
 # --------------------------------------------------------------------------- running
 
 
-def execute(notebook: Any, cwd: Path, timeout: int = 1800) -> Any:
+def execute(notebook: Any, cwd: Path, timeout: int = 1800, kernel_log: Path | None = None) -> Any:
     """Execute ``notebook`` (a copy is made) in the current Python environment.
 
     When a cell fails, the exception carries the partly executed copy as ``error.notebook`` (the
     cells that ran, with their outputs and the error), so the build output shows where it failed.
+    On Linux and macOS the kernel talks to this process over Unix sockets in a private temporary
+    folder (IPC transport) rather than over plain-text TCP ports on localhost. With ``kernel_log``, the
+    kernel process's own standard error goes to that file instead of the terminal: TensorFlow's start-up
+    lines (which the notebook also receives as stderr output) and whatever a crashing kernel prints.
     """
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     result = copy.deepcopy(notebook)
-    client = NotebookClient(
-        result,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(cwd)}},
-    )
-    try:
-        client.execute()
-    except Exception as error:
-        error.notebook = result  # type: ignore[attr-defined]
-        raise
+    with tempfile.TemporaryDirectory(prefix="mlm-kernel-") as sockets:
+        config = Config()
+        if os.name == "posix":
+            config.KernelManager.transport = "ipc"
+            config.KernelManager.ip = str(Path(sockets) / "kernel")
+        client = NotebookClient(
+            result,
+            config=config,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(cwd)}},
+        )
+        with contextlib.ExitStack() as stack:
+            launch: dict[str, Any] = {}
+            if kernel_log is not None:
+                kernel_log.parent.mkdir(parents=True, exist_ok=True)
+                launch["stderr"] = stack.enter_context(kernel_log.open("wb"))
+            try:
+                client.execute(**launch)
+            except Exception as error:
+                error.notebook = result  # type: ignore[attr-defined]
+                raise
     return result
 
 
@@ -203,18 +221,19 @@ def run_all(selected: list[str] | None = None) -> int:
         print(f"[{number}/{len(paths)}] {path.name} ...", flush=True)
         start = time.perf_counter()
         notebook = read_notebook(path)
+        log = out / "logs" / f"{path.stem}.log"
         try:
-            executed = execute(notebook, cwd=path.parent)
+            executed = execute(notebook, cwd=path.parent, kernel_log=log)
             status = "ok"
         except Exception as error:  # noqa: BLE001 - report and go on with the other notebooks
             executed = getattr(error, "notebook", None) or notebook
             message = _ANSI_ESCAPE.sub("", str(error)).strip()
-            status = f"FAILED: {message.splitlines()[-1] if message else type(error).__name__}"
+            status = f"FAILED: {message.splitlines()[-1] if message else type(error).__name__} (kernel log: {log})"
             failures += 1
         _write_outputs(executed, path.stem, out)
         print(f"[{number}/{len(paths)}] {path.name} {status} in {time.perf_counter() - start:.1f} s", flush=True)
     print(f"Done in {time.perf_counter() - total:.1f} s: {len(paths) - failures} ok, {failures} failed. "
-          f"Executed notebooks, HTML, slides and student copies are in {out}.")
+          f"Executed notebooks, HTML, slides, student copies and kernel logs are in {out}.")
     return failures
 
 
