@@ -166,11 +166,16 @@ def execute(notebook: Any, cwd: Path, timeout: int = 1800, kernel_log: Path | No
     from traitlets.config import Config
 
     result = copy.deepcopy(notebook)
-    with tempfile.TemporaryDirectory(prefix="mlm-kernel-") as sockets:
-        config = Config()
+    config = Config()
+    launch: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
         if os.name == "posix":
+            sockets = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlm-kernel-")))
             config.KernelManager.transport = "ipc"
-            config.KernelManager.ip = str(Path(sockets) / "kernel")
+            config.KernelManager.ip = str(sockets / "kernel")
+        if kernel_log is not None:
+            kernel_log.parent.mkdir(parents=True, exist_ok=True)
+            launch["stderr"] = stack.enter_context(kernel_log.open("wb"))
         client = NotebookClient(
             result,
             config=config,
@@ -178,16 +183,11 @@ def execute(notebook: Any, cwd: Path, timeout: int = 1800, kernel_log: Path | No
             kernel_name="python3",
             resources={"metadata": {"path": str(cwd)}},
         )
-        with contextlib.ExitStack() as stack:
-            launch: dict[str, Any] = {}
-            if kernel_log is not None:
-                kernel_log.parent.mkdir(parents=True, exist_ok=True)
-                launch["stderr"] = stack.enter_context(kernel_log.open("wb"))
-            try:
-                client.execute(**launch)
-            except Exception as error:
-                error.notebook = result  # type: ignore[attr-defined]
-                raise
+        try:
+            client.execute(**launch)
+        except Exception as error:
+            error.notebook = result  # type: ignore[attr-defined]
+            raise
     return result
 
 
