@@ -659,7 +659,9 @@ def encoder_stages(model: Any) -> tuple[Any, Any]:
     raise _unsupported_family(model)
 
 
-def _fast_class() -> Any:
+@functools.cache
+def fast_masked_lm_class() -> Any:
+    """The :class:`FastMaskedLM` Keras class (created on first use, after TensorFlow is set up)."""
     import tensorflow as tf
     import tf_keras
 
@@ -791,12 +793,6 @@ def _fast_class() -> Any:
             return {"loss": self.loss_tracker.result()}
 
     return FastMaskedLM
-
-
-@functools.cache
-def fast_masked_lm_class() -> Any:
-    """The :class:`FastMaskedLM` Keras class (created on first use, after TensorFlow is set up)."""
-    return _fast_class()
 
 
 def fast_masked_lm(mlm_model: Any, max_masked_fraction: float | None = None) -> Any:
