@@ -278,6 +278,34 @@ def test_execute_sends_the_kernels_own_stderr_to_the_log(tmp_path: Path, capfd: 
     assert "written below Python" not in capfd.readouterr().err  # and the terminal does not
 
 
+def test_refresh_updates_sources_in_place_keeps_failures_and_runs_00_last(
+        series_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))
+    folder = series_root / "notebooks"
+    order = tmp_path / "order.txt"  # each notebook appends its name when it runs
+    record = f"open({str(order)!r}, 'a').write('{{}}\\n')"
+    for path in folder.glob("*.ipynb"):
+        path.unlink()
+    nbformat.write(_notebook(new_code_cell(record.format("00") + "\nprint('map')")), str(folder / "00_map.ipynb"))
+    nbformat.write(_notebook(new_code_cell(record.format("01") + "\nprint(6 * 7)")), str(folder / "01_ok.ipynb"))
+    nbformat.write(_notebook(new_code_cell(record.format("02") + "\n1 / 0")), str(folder / "02_broken.ipynb"))
+    broken_before = (folder / "02_broken.ipynb").read_bytes()
+
+    assert notebook_tools.main(["refresh"]) == 1  # one failure: the command fails
+    assert order.read_text().split() == ["01", "02", "00"]
+    updated = nbformat.read(str(folder / "01_ok.ipynb"), as_version=4)
+    assert updated.cells[0].outputs[0]["text"] == "42\n"
+    assert updated.cells[0].execution_count == 1
+    assert nbformat.read(str(folder / "00_map.ipynb"), as_version=4).cells[0].outputs[0]["text"] == "map\n"
+    assert (folder / "02_broken.ipynb").read_bytes() == broken_before  # good outputs never replaced by a failure
+    assert (tmp_path / "build" / "logs" / "02_broken.log").is_file()
+    printed = capsys.readouterr().out
+    assert "01_ok.ipynb updated in" in printed
+    assert ("02_broken.ipynb FAILED, left unchanged: ZeroDivisionError: division by zero (kernel log: "
+            f"{tmp_path / 'build' / 'logs' / '02_broken.log'})") in printed
+
+
 def test_run_all_unknown_selection(series_root: Path) -> None:
     with pytest.raises(ValueError, match=r"no notebook matches \['99_'\]"):
         notebook_tools.run_all(["99_"])

@@ -2,7 +2,8 @@
 README table and the Colab install cells in step with the notebooks.
 
 Used by ``make run`` (``python -m mlm_tutorial.notebook_tools run``), by maintainers
-(``sync``, ``readme``) and by the tests. Source notebooks and ``data/`` are only ever read.
+(``sync``, ``refresh``, ``readme``) and by the tests. ``run`` only reads the source notebooks and
+``data/``; the maintainers' ``refresh`` (``make notebooks``) rewrites the source notebooks' outputs.
 """
 
 from __future__ import annotations
@@ -191,6 +192,12 @@ def execute(notebook: Any, cwd: Path, timeout: int = 1800, kernel_log: Path | No
     return result
 
 
+def _failure_reason(error: Exception) -> str:
+    """The last line of a failed run's error (for a notebook: the exception), without colour codes."""
+    message = _ANSI_ESCAPE.sub("", str(error)).strip()
+    return message.splitlines()[-1] if message else type(error).__name__
+
+
 def _write_outputs(notebook: Any, name: str, out: Path) -> None:
     import nbformat
     from nbconvert import HTMLExporter, SlidesExporter
@@ -227,8 +234,7 @@ def run_all(selected: list[str] | None = None) -> int:
             status = "ok"
         except Exception as error:  # noqa: BLE001 - report and go on with the other notebooks
             executed = getattr(error, "notebook", None) or notebook
-            message = _ANSI_ESCAPE.sub("", str(error)).strip()
-            status = f"FAILED: {message.splitlines()[-1] if message else type(error).__name__} (kernel log: {log})"
+            status = f"FAILED: {_failure_reason(error)} (kernel log: {log})"
             failures += 1
         _write_outputs(executed, path.stem, out)
         print(f"[{number}/{len(paths)}] {path.name} {status} in {time.perf_counter() - start:.1f} s", flush=True)
@@ -237,16 +243,48 @@ def run_all(selected: list[str] | None = None) -> int:
     return failures
 
 
+def refresh_sources(paths: list[Path] | None = None) -> int:
+    """Re-execute source notebooks in place, for their committed outputs; return the number that failed.
+
+    The maintainers' ``make notebooks``. Notebook 00 runs last because its map of the series reads the
+    other notebooks. A notebook whose run fails is left exactly as it was (its error is printed and its
+    kernel's stderr is in ``build/logs/``), so a broken run never replaces good outputs.
+    """
+    import nbformat
+
+    paths = paths if paths is not None else notebook_paths()
+    ordered = [p for p in paths if not p.name.startswith("00_")] + [p for p in paths if p.name.startswith("00_")]
+    logs = build_dir() / "logs"
+    failures = 0
+    for number, path in enumerate(ordered, 1):
+        print(f"[{number}/{len(ordered)}] {path.name} ...", flush=True)
+        start = time.perf_counter()
+        log = logs / f"{path.stem}.log"
+        try:
+            executed = execute(read_notebook(path), cwd=path.parent, kernel_log=log)
+        except Exception as error:  # noqa: BLE001 - keep the old notebook, go on with the others
+            print(f"[{number}/{len(ordered)}] {path.name} FAILED, left unchanged: {_failure_reason(error)} "
+                  f"(kernel log: {log})", flush=True)
+            failures += 1
+            continue
+        nbformat.write(executed, str(path))
+        print(f"[{number}/{len(ordered)}] {path.name} updated in {time.perf_counter() - start:.1f} s", flush=True)
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlm_tutorial.notebook_tools", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the notebooks into the build folder")
     run.add_argument("only", nargs="*", help="run only notebooks whose name contains one of these")
+    sub.add_parser("refresh", help="re-execute the source notebooks in place (maintainers)")
     sub.add_parser("sync", help="write the Colab install cell into every source notebook")
     sub.add_parser("readme", help="regenerate the notebook table in README.md")
     args = parser.parse_args(argv)
     if args.command == "run":
         return 1 if run_all(args.only) else 0
+    if args.command == "refresh":
+        return 1 if refresh_sources() else 0
     if args.command == "sync":
         import nbformat
 
