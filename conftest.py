@@ -7,9 +7,9 @@
    tests nor the notebooks they run write into the checkout's ``build/`` (``data/`` is only read).
 3. nbval compares a cell's stderr stream outputs like any other output, so a TensorFlow C++ log line
    with a timestamp or a progress bar would fail the check. Before nbval compares the stored and the
-   fresh outputs of a cell, :func:`drop_stderr_noise` removes the stderr lines that match one of
-   :data:`STDERR_NOISE` from both. Error outputs, stdout and every other stderr line are compared as
-   before, so real errors still fail.
+   fresh outputs of a cell, ``mlm_tutorial.notebook_tools.drop_stderr_noise`` removes the known library
+   chatter from both (the same filter that keeps it out of the written notebooks). Error outputs,
+   stdout and every other stderr line are compared as before, so real errors still fail.
 """
 
 from __future__ import annotations
@@ -21,89 +21,15 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
-import re  # noqa: E402
-from collections.abc import Callable, Iterable  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
+from mlm_tutorial.notebook_tools import drop_stderr_noise  # noqa: E402
+
 BUILD_ENV = "MLM_TUTORIAL_BUILD"
-
-#: Library chatter that may reach a notebook's stderr and says nothing about the lesson.
-#: Each pattern is matched against one line of a stderr stream output (``re.match``).
-STDERR_NOISE: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(pattern)
-    for pattern in (
-        # TensorFlow/XLA C++ logs in absl format, e.g.
-        # "I0000 00:00:1795449715.281354   13237 cudart_stub.cc:31] Could not find cuda drivers ...".
-        r"[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w.\-/]+:\d+\] ",
-        # The same logs in TensorFlow's older format: "2026-11-23 15:47:00.123456: I tensorflow/...".
-        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] \S+",
-        r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-        # Python-side logger warnings of TensorFlow, absl, Keras 2 and h5py ("WARNING:tensorflow:From ...").
-        r"(?:INFO|WARNING):(?:tensorflow|absl|tf_keras|keras|h5py):",
-        # Deprecation notices raised inside installed libraries: "<...>/site-packages/x.py:12: FutureWarning: ..."
-        # (their indented source line goes with them, see drop_stderr_noise). UserWarnings stay.
-        r".*[/\\](?:site|dist)-packages[/\\].*:\d+: (?:Deprecation|PendingDeprecation|Future)Warning: ",
-        # transformers 4.x on every TF model: "TensorFlow and JAX classes are deprecated ...".
-        r"TensorFlow and JAX classes are deprecated and will be removed in Transformers v5\.",
-        # transformers' confirmations that every weight was loaded (they name local paths). The warnings
-        # "Some weights ... were not initialized/used" are not in this list: they are real news.
-        r"All (?:model checkpoint layers|PyTorch model weights|TF 2\.0 model weights) were used when initializing ",
-        r"All the (?:layers|weights) of \w+ were initialized from the ",
-        r"If your task is similar to the task the model of the checkpoint was trained on, ",
-        # tqdm progress bars with a total ("Map: 100%|##########| 240/240 [00:00<00:00, 9.1 examples/s]")
-        # and without one ("Map: 240 examples [00:00, 9.1 examples/s]").
-        r".*\d+%\|.*\| *[\d.]+[kMGT]?/[\d.]+[kMGT]? *\[[^\]]*\] *$",
-        r".*\b[\d.]+[kMGT]?(?: [A-Za-z]+)? \[\d+:\d\d(?::\d\d)?, [^\]]*(?:/s|s/[A-Za-z]+)\] *$",
-        # The tokenizers library after a fork (multi-line; its indented lines go with it).
-        r"huggingface/tokenizers: The current process just got forked",
-        r"To disable this warning, you can either:$",
-    )
-)
-
-
-def is_noise_line(line: str) -> bool:
-    """True when ``line`` (or every carriage-return segment of it) is known library chatter."""
-    segments = [part for part in line.split("\r") if part.strip()]
-    return bool(segments) and all(any(p.match(part) for p in STDERR_NOISE) for part in segments)
-
-
-def _without_noise(text: str) -> str:
-    """``text`` without noise lines; an indented or empty line right after a dropped line goes too."""
-    kept: list[str] = []
-    dropping = False
-    for line in text.splitlines(keepends=True):
-        if is_noise_line(line):
-            dropping = True
-            continue
-        if dropping and (not line.strip() or line[0] in " \t"):
-            continue
-        dropping = False
-        kept.append(line)
-    return "".join(kept)
-
-
-def drop_stderr_noise(outputs: Iterable[Any]) -> list[Any]:
-    """A copy of a cell's ``outputs`` with the noise lines of its stderr streams removed.
-
-    A stderr stream that holds only noise disappears; one with other lines keeps those lines.
-    Outputs of every other kind (stdout, results, displays, errors) are returned unchanged. The
-    given outputs are not modified.
-    """
-    from nbformat import NotebookNode
-
-    result = []
-    for output in outputs:
-        if output.get("output_type") == "stream" and output.get("name") == "stderr":
-            text = _without_noise(output.get("text", ""))
-            if not text.strip():
-                continue
-            output = NotebookNode({**output, "text": text})
-        result.append(output)
-    return result
-
 
 def ignore_stderr_noise(cell: Any) -> None:
     """Make an nbval cell item compare its outputs after :func:`drop_stderr_noise`.
@@ -146,7 +72,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Let every nbval cell ignore known stderr noise (see :data:`STDERR_NOISE`)."""
+    """Let every nbval cell ignore known stderr noise (see ``notebook_tools.STDERR_NOISE``)."""
     try:
         from nbval.plugin import IPyNbCell
     except ImportError:  # nbval not installed: no notebook items to adjust
@@ -157,12 +83,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(name="drop_stderr_noise")
-def drop_stderr_noise_fixture() -> Callable[[Iterable[Any]], list[Any]]:
-    """The stderr filter nbval uses, for the tests that check it."""
-    return drop_stderr_noise
 
 
 @pytest.fixture(name="ignore_stderr_noise")

@@ -1,4 +1,4 @@
-"""mlm_tutorial.notebook_tools and mlm_tutorial.colab, plus the nbval stderr filter in conftest.py."""
+"""mlm_tutorial.notebook_tools (with its stderr filter, which nbval also uses) and mlm_tutorial.colab."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from mlm_tutorial.notebook_tools import (
     TABLE_END,
     TABLE_START,
     NotebookInfo,
+    drop_stderr_noise,
     first_code_cell,
     notebook_info,
     notebook_paths,
@@ -32,8 +33,15 @@ from mlm_tutorial.notebook_tools import (
     readme_with_table,
     student_copy,
     sync_install_cell,
+    without_stderr_noise,
 )
 from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV, project_root
+
+
+#: A TensorFlow C++ start-up line, as notebook kernels print it on stderr, and code that prints it
+#: (in two pieces, so that the whole line appears only in an output, never in a cell's source).
+NOISE_LINE = "I0000 00:00:1795449715.281354   13237 cudart_stub.cc:31] Could not find cuda drivers.\n"
+PRINT_NOISE = f"import sys\nsys.stderr.write({NOISE_LINE[:44]!r} + {NOISE_LINE[44:]!r})\n"
 
 
 def _header(number: str, title: str, teaches: str, minutes: int) -> str:
@@ -229,7 +237,7 @@ def test_run_all_writes_every_format_and_counts_failures(series_root: Path, tmp_
     for path in folder.glob("*.ipynb"):
         path.unlink()
     good = _notebook(new_markdown_cell(_header("00", "Ok", "Print.", 1)),
-                     new_code_cell("print(6 * 7)"),
+                     new_code_cell(PRINT_NOISE + "print(6 * 7)"),
                      new_code_cell("answer = 42", metadata={"tags": ["solution"]}))
     bad = _notebook(new_markdown_cell(_header("01", "Broken", "Fail.", 1)), new_code_cell("1 / 0"))
     nbformat.write(good, str(folder / "00_ok.ipynb"))
@@ -238,7 +246,8 @@ def test_run_all_writes_every_format_and_counts_failures(series_root: Path, tmp_
 
     assert notebook_tools.run_all() == 1
     executed = nbformat.read(str(out / "notebooks" / "00_ok.ipynb"), as_version=4)
-    assert executed.cells[1].outputs[0]["text"] == "42\n"
+    assert _texts(executed.cells[1].outputs) == [("stdout", "42\n")]  # the log line on stderr is left out
+    assert "cudart_stub" not in (out / "html" / "00_ok.html").read_text()
     student = nbformat.read(str(out / "student" / "00_ok.ipynb"), as_version=4)
     assert student.cells[2].source == CODE_PLACEHOLDER
     assert student.cells[1].outputs == []
@@ -288,14 +297,15 @@ def test_refresh_updates_sources_in_place_keeps_failures_and_runs_00_last(
     for path in folder.glob("*.ipynb"):
         path.unlink()
     nbformat.write(_notebook(new_code_cell(record.format("00") + "\nprint('map')")), str(folder / "00_map.ipynb"))
-    nbformat.write(_notebook(new_code_cell(record.format("01") + "\nprint(6 * 7)")), str(folder / "01_ok.ipynb"))
+    ok = record.format("01") + "\n" + PRINT_NOISE + "sys.stderr.write('kept\\n')\nprint(6 * 7)"
+    nbformat.write(_notebook(new_code_cell(ok)), str(folder / "01_ok.ipynb"))
     nbformat.write(_notebook(new_code_cell(record.format("02") + "\n1 / 0")), str(folder / "02_broken.ipynb"))
     broken_before = (folder / "02_broken.ipynb").read_bytes()
 
     assert notebook_tools.main(["refresh"]) == 1  # one failure: the command fails
     assert order.read_text().split() == ["01", "02", "00"]
     updated = nbformat.read(str(folder / "01_ok.ipynb"), as_version=4)
-    assert updated.cells[0].outputs[0]["text"] == "42\n"
+    assert sorted(_texts(updated.cells[0].outputs)) == [("stderr", "kept\n"), ("stdout", "42\n")]
     assert updated.cells[0].execution_count == 1
     assert nbformat.read(str(folder / "00_map.ipynb"), as_version=4).cells[0].outputs[0]["text"] == "map\n"
     assert (folder / "02_broken.ipynb").read_bytes() == broken_before  # good outputs never replaced by a failure
@@ -352,7 +362,7 @@ def test_colab_badge_url() -> None:
                    "notebooks/03_masking.ipynb")
 
 
-# --------------------------------------------------------------------------- nbval stderr filter (conftest.py)
+# --------------------------------------------------------------------------- stderr filter (written notebooks, nbval)
 
 TF_STARTUP = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -374,12 +384,12 @@ def _texts(outputs: list[Any]) -> list[tuple[str, str]]:
     return [(o.get("name", o["output_type"]), o.get("text", "")) for o in outputs]
 
 
-def test_noise_only_stderr_is_dropped(drop_stderr_noise: Callable[..., list[Any]]) -> None:
+def test_noise_only_stderr_is_dropped() -> None:
     outputs = [_stderr(TF_STARTUP), new_output("stream", name="stdout", text="ids: [101, 102]\n")]
     assert _texts(drop_stderr_noise(outputs)) == [("stdout", "ids: [101, 102]\n")]
 
 
-def test_real_stderr_line_is_kept(drop_stderr_noise: Callable[..., list[Any]]) -> None:
+def test_real_stderr_line_is_kept() -> None:
     real = "ValueError: chunk_size must be an int of at least 8, got 4.\n"
     outputs = [_stderr(TF_STARTUP + real + LIBRARY_DEPRECATION)]
     assert _texts(drop_stderr_noise(outputs)) == [("stderr", real)]
@@ -407,7 +417,7 @@ def test_real_stderr_line_is_kept(drop_stderr_noise: Callable[..., list[Any]]) -
         "\t- Explicitly set the environment variable TOKENIZERS_PARALLELISM=(true | false)\n",
     ],
 )
-def test_known_library_chatter_is_noise(drop_stderr_noise: Callable[..., list[Any]], line: str) -> None:
+def test_known_library_chatter_is_noise(line: str) -> None:
     assert drop_stderr_noise([_stderr(line)]) == []
 
 
@@ -424,13 +434,13 @@ def test_known_library_chatter_is_noise(drop_stderr_noise: Callable[..., list[An
         "Map: done\n",
     ],
 )
-def test_other_stderr_is_not_noise(drop_stderr_noise: Callable[..., list[Any]], line: str) -> None:
+def test_other_stderr_is_not_noise(line: str) -> None:
     kept = drop_stderr_noise([_stderr(line)])
     assert len(kept) == 1
     assert kept[0]["text"].splitlines()[0] == line.splitlines()[0]
 
 
-def test_a_real_tqdm_bar_is_noise(drop_stderr_noise: Callable[..., list[Any]]) -> None:
+def test_a_real_tqdm_bar_is_noise() -> None:
     from nbval.plugin import coalesce_streams
     from tqdm import tqdm
 
@@ -444,7 +454,7 @@ def test_a_real_tqdm_bar_is_noise(drop_stderr_noise: Callable[..., list[Any]]) -
     assert drop_stderr_noise([_stderr(raw)]) == []  # also without nbval's carriage-return handling
 
 
-def test_errors_stdout_and_results_pass_through(drop_stderr_noise: Callable[..., list[Any]]) -> None:
+def test_errors_stdout_and_results_pass_through() -> None:
     error = new_output("error", ename="ValueError", evalue="bad", traceback=["ValueError: bad"])
     stdout = new_output("stream", name="stdout", text=TF_STARTUP)  # stdout is never filtered
     result = new_output("execute_result", data={"text/plain": "42"}, execution_count=1)
@@ -452,11 +462,25 @@ def test_errors_stdout_and_results_pass_through(drop_stderr_noise: Callable[...,
     assert drop_stderr_noise(outputs) == outputs
 
 
-def test_filter_does_not_modify_its_input(drop_stderr_noise: Callable[..., list[Any]]) -> None:
+def test_filter_does_not_modify_its_input() -> None:
     outputs = [_stderr(TF_STARTUP + "real\n")]
     snapshot = copy.deepcopy(outputs)
     drop_stderr_noise(outputs)
     assert outputs == snapshot
+
+
+def test_without_stderr_noise_cleans_every_code_cell_of_a_copy() -> None:
+    real = "UserWarning: the masking rate is above 0.5\n"
+    noisy = _notebook(new_markdown_cell(TF_STARTUP), new_code_cell("import tensorflow"),
+                      new_code_cell("mask()"))
+    noisy.cells[1].outputs = [_stderr(TF_STARTUP), new_output("stream", name="stdout", text="2.21\n")]
+    noisy.cells[2].outputs = [_stderr(TF_STARTUP + real)]
+    snapshot = copy.deepcopy(noisy)
+    clean = without_stderr_noise(noisy)
+    assert _texts(clean.cells[1].outputs) == [("stdout", "2.21\n")]
+    assert _texts(clean.cells[2].outputs) == [("stderr", real)]
+    assert clean.cells[0].source == TF_STARTUP  # markdown is not output: untouched
+    assert noisy == snapshot
 
 
 def _nbval_cell() -> Any:

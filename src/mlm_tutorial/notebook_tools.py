@@ -16,6 +16,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,97 @@ def sync_install_cell(notebook: Any) -> bool:
     return True
 
 
+# --------------------------------------------------------------------------- library chatter on stderr
+
+#: Library chatter that may reach a notebook's stderr and says nothing about the lesson.
+#: Each pattern is matched against one line of a stderr stream output (``re.match``).
+STDERR_NOISE: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(pattern)
+    for pattern in (
+        # TensorFlow/XLA C++ logs in absl format, e.g.
+        # "I0000 00:00:1795449715.281354   13237 cudart_stub.cc:31] Could not find cuda drivers ...".
+        r"[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w.\-/]+:\d+\] ",
+        # The same logs in TensorFlow's older format: "2026-11-23 15:47:00.123456: I tensorflow/...".
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] \S+",
+        r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+        # Python-side logger warnings of TensorFlow, absl, Keras 2 and h5py ("WARNING:tensorflow:From ...").
+        r"(?:INFO|WARNING):(?:tensorflow|absl|tf_keras|keras|h5py):",
+        # Deprecation notices raised inside installed libraries: "<...>/site-packages/x.py:12: FutureWarning: ..."
+        # (their indented source line goes with them, see drop_stderr_noise). UserWarnings stay.
+        r".*[/\\](?:site|dist)-packages[/\\].*:\d+: (?:Deprecation|PendingDeprecation|Future)Warning: ",
+        # transformers 4.x on every TF model: "TensorFlow and JAX classes are deprecated ...".
+        r"TensorFlow and JAX classes are deprecated and will be removed in Transformers v5\.",
+        # transformers' confirmations that every weight was loaded (they name local paths). The warnings
+        # "Some weights ... were not initialized/used" are not in this list: they are real news.
+        r"All (?:model checkpoint layers|PyTorch model weights|TF 2\.0 model weights) were used when initializing ",
+        r"All the (?:layers|weights) of \w+ were initialized from the ",
+        r"If your task is similar to the task the model of the checkpoint was trained on, ",
+        # tqdm progress bars with a total ("Map: 100%|##########| 240/240 [00:00<00:00, 9.1 examples/s]")
+        # and without one ("Map: 240 examples [00:00, 9.1 examples/s]").
+        r".*\d+%\|.*\| *[\d.]+[kMGT]?/[\d.]+[kMGT]? *\[[^\]]*\] *$",
+        r".*\b[\d.]+[kMGT]?(?: [A-Za-z]+)? \[\d+:\d\d(?::\d\d)?, [^\]]*(?:/s|s/[A-Za-z]+)\] *$",
+        # The tokenizers library after a fork (multi-line; its indented lines go with it).
+        r"huggingface/tokenizers: The current process just got forked",
+        r"To disable this warning, you can either:$",
+    )
+)
+
+
+def is_noise_line(line: str) -> bool:
+    """True when ``line`` (or every carriage-return segment of it) is known library chatter."""
+    segments = [part for part in line.split("\r") if part.strip()]
+    return bool(segments) and all(any(p.match(part) for p in STDERR_NOISE) for part in segments)
+
+
+def _without_noise(text: str) -> str:
+    """``text`` without noise lines; an indented or empty line right after a dropped line goes too."""
+    kept: list[str] = []
+    dropping = False
+    for line in text.splitlines(keepends=True):
+        if is_noise_line(line):
+            dropping = True
+            continue
+        if dropping and (not line.strip() or line[0] in " \t"):
+            continue
+        dropping = False
+        kept.append(line)
+    return "".join(kept)
+
+
+def drop_stderr_noise(outputs: Iterable[Any]) -> list[Any]:
+    """A copy of a cell's ``outputs`` with the noise lines of its stderr streams removed.
+
+    A stderr stream that holds only noise disappears; one with other lines keeps those lines.
+    Outputs of every other kind (stdout, results, displays, errors) are returned unchanged. The
+    given outputs are not modified.
+    """
+    from nbformat import NotebookNode
+
+    result = []
+    for output in outputs:
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            text = _without_noise(output.get("text", ""))
+            if not text.strip():
+                continue
+            output = NotebookNode({**output, "text": text})
+        result.append(output)
+    return result
+
+
+def without_stderr_noise(notebook: Any) -> Any:
+    """A copy of ``notebook`` whose code cells keep their outputs minus the known library chatter.
+
+    Applied to every notebook that ``run`` and ``refresh`` write, so the committed notebooks, the HTML
+    and the slides show the lesson's outputs without TensorFlow's start-up log lines; nbval compares
+    cells through :func:`drop_stderr_noise` too, so a fresh run's chatter does not fail the check.
+    """
+    result = copy.deepcopy(notebook)
+    for cell in result.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs = drop_stderr_noise(cell.get("outputs", []))
+    return result
+
+
 # --------------------------------------------------------------------------- running
 
 
@@ -204,6 +296,7 @@ def _write_outputs(notebook: Any, name: str, out: Path) -> None:
 
     for sub in ("notebooks", "html", "slides", "student"):
         (out / sub).mkdir(parents=True, exist_ok=True)
+    notebook = without_stderr_noise(notebook)
     nbformat.write(notebook, str(out / "notebooks" / f"{name}.ipynb"))
     html, _ = HTMLExporter().from_notebook_node(notebook)
     (out / "html" / f"{name}.html").write_text(html, encoding="utf-8")
@@ -267,7 +360,7 @@ def refresh_sources(paths: list[Path] | None = None) -> int:
                   f"(kernel log: {log})", flush=True)
             failures += 1
             continue
-        nbformat.write(executed, str(path))
+        nbformat.write(without_stderr_noise(executed), str(path))
         print(f"[{number}/{len(ordered)}] {path.name} updated in {time.perf_counter() - start:.1f} s", flush=True)
     return failures
 
