@@ -28,8 +28,8 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 
 from mlm_tutorial.notebook_tools import drop_stderr_noise  # noqa: E402
+from mlm_tutorial.paths import BUILD_ENV  # noqa: E402
 
-BUILD_ENV = "MLM_TUTORIAL_BUILD"
 
 def ignore_stderr_noise(cell: Any) -> None:
     """Make an nbval cell item compare its outputs after :func:`drop_stderr_noise`.

@@ -336,7 +336,7 @@ def run_all(selected: list[str] | None = None) -> int:
     return failures
 
 
-def refresh_sources(paths: list[Path] | None = None) -> int:
+def refresh_sources() -> int:
     """Re-execute source notebooks in place, for their committed outputs; return the number that failed.
 
     The maintainers' ``make notebooks``. Notebook 00 runs last because its map of the series reads the
@@ -345,7 +345,7 @@ def refresh_sources(paths: list[Path] | None = None) -> int:
     """
     import nbformat
 
-    paths = paths if paths is not None else notebook_paths()
+    paths = notebook_paths()
     ordered = [p for p in paths if not p.name.startswith("00_")] + [p for p in paths if p.name.startswith("00_")]
     logs = build_dir() / "logs"
     failures = 0
