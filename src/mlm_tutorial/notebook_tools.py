@@ -284,10 +284,19 @@ def execute(notebook: Any, cwd: Path, timeout: int = 1800, kernel_log: Path | No
     return result
 
 
-def _failure_reason(error: Exception) -> str:
-    """The last line of a failed run's error (for a notebook: the exception), without colour codes."""
-    message = _ANSI_ESCAPE.sub("", str(error)).strip()
-    return message.splitlines()[-1] if message else type(error).__name__
+def _execute_source(path: Path, log: Path) -> tuple[Any, str | None]:
+    """Execute the source notebook at ``path`` in its own folder, the kernel's stderr going to ``log``.
+
+    Returns the executed copy and ``None``; when a cell fails, the partly executed copy and the reason
+    (the exception's last line without colour codes, and where the kernel log is).
+    """
+    notebook = read_notebook(path)
+    try:
+        return execute(notebook, cwd=path.parent, kernel_log=log), None
+    except Exception as error:  # noqa: BLE001 - the callers report it and go on with the other notebooks
+        message = _ANSI_ESCAPE.sub("", str(error)).strip()
+        reason = message.splitlines()[-1] if message else type(error).__name__
+        return getattr(error, "notebook", None) or notebook, f"{reason} (kernel log: {log})"
 
 
 def _write_outputs(notebook: Any, name: str, out: Path) -> None:
@@ -320,16 +329,12 @@ def run_all(selected: list[str] | None = None) -> int:
     for number, path in enumerate(paths, 1):
         print(f"[{number}/{len(paths)}] {path.name} ...", flush=True)
         start = time.perf_counter()
-        notebook = read_notebook(path)
-        log = out / "logs" / f"{path.stem}.log"
-        try:
-            executed = execute(notebook, cwd=path.parent, kernel_log=log)
-            status = "ok"
-        except Exception as error:  # noqa: BLE001 - report and go on with the other notebooks
-            executed = getattr(error, "notebook", None) or notebook
-            status = f"FAILED: {_failure_reason(error)} (kernel log: {log})"
+        executed, failure = _execute_source(path, out / "logs" / f"{path.stem}.log")
+        _write_outputs(executed, path.stem, out)  # a failed notebook's copy shows where it failed
+        status = "ok"
+        if failure is not None:
+            status = f"FAILED: {failure}"
             failures += 1
-        _write_outputs(executed, path.stem, out)
         print(f"[{number}/{len(paths)}] {path.name} {status} in {time.perf_counter() - start:.1f} s", flush=True)
     print(f"Done in {time.perf_counter() - total:.1f} s: {len(paths) - failures} ok, {failures} failed. "
           f"Executed notebooks, HTML, slides, student copies and kernel logs are in {out}.")
@@ -352,12 +357,9 @@ def refresh_sources() -> int:
     for number, path in enumerate(ordered, 1):
         print(f"[{number}/{len(ordered)}] {path.name} ...", flush=True)
         start = time.perf_counter()
-        log = logs / f"{path.stem}.log"
-        try:
-            executed = execute(read_notebook(path), cwd=path.parent, kernel_log=log)
-        except Exception as error:  # noqa: BLE001 - keep the old notebook, go on with the others
-            print(f"[{number}/{len(ordered)}] {path.name} FAILED, left unchanged: {_failure_reason(error)} "
-                  f"(kernel log: {log})", flush=True)
+        executed, failure = _execute_source(path, logs / f"{path.stem}.log")
+        if failure is not None:  # keep the old notebook, go on with the others
+            print(f"[{number}/{len(ordered)}] {path.name} FAILED, left unchanged: {failure}", flush=True)
             failures += 1
             continue
         nbformat.write(without_stderr_noise(executed), str(path))
