@@ -13,6 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 .PHONY: run test assets bench notebooks readme clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) src/mlm_tutorial/preflight.py --venv $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
