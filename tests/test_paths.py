@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlm_tutorial import paths
-from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV, build_dir, data_dir, project_root, record_metrics
+from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV, build_dir, data_dir, display_path, project_root, record_metrics
 
 
 @pytest.fixture
@@ -35,6 +35,26 @@ def test_project_root_env_without_data_is_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv(ROOT_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"MLM_TUTORIAL_ROOT=.*has no data/ folder"):
         project_root()
+
+
+def test_display_path_is_relative_inside_the_checkout(no_root_override: None) -> None:
+    root = project_root()
+    assert display_path(root / "data" / "models" / "bert-mini-news") == "data/models/bert-mini-news"
+    assert display_path(str(root / "build" / ".." / "data" / "news")) == "data/news"
+    assert display_path(root) == "."
+
+
+def test_display_path_is_absolute_outside_the_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "checkout" / "data").mkdir(parents=True)
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path / "checkout"))
+    outside = tmp_path / "elsewhere" / "metrics.json"
+    assert display_path(outside) == str(outside.resolve())
+    assert display_path(tmp_path / "checkout" / "build" / "metrics.json") == "build/metrics.json"
+
+
+def test_display_path_rejects_non_paths() -> None:
+    with pytest.raises(TypeError, match="path must be a file path, got int"):
+        display_path(3)  # type: ignore[arg-type]
 
 
 def test_session_builds_into_a_temporary_folder() -> None:

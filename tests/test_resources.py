@@ -157,7 +157,11 @@ def test_resolve_rejects_bad_names(name: Any, error: type) -> None:
 def test_choice_announce(capsys: pytest.CaptureFixture[str]) -> None:
     resources.Choice("model", "/x/y", True, "why").announce()
     resources.Choice("model", "org/m", False, "online").announce()
-    assert capsys.readouterr().out.splitlines() == ["model: local folder /x/y (why)", "model: Hub org/m (online)"]
+    resources.Choice("model", str(bundled_model_dir()), True, "bundled").announce()
+    assert capsys.readouterr().out.splitlines() == [
+        "model: local folder /x/y (why)", "model: Hub org/m (online)",
+        "model: local folder data/models/bert-mini-news (bundled)",  # inside the checkout: relative, as a learner reads it
+    ]
 
 
 # --------------------------------------------------------------------------- corpus
@@ -183,7 +187,7 @@ def test_bundled_corpus(news_corpus: Any) -> None:
 
 def test_load_news_corpus_says_what_it_chose(capsys: pytest.CaptureFixture[str]) -> None:
     load_news_corpus("auto")
-    assert f"news corpus: local folder {bundled_corpus_dir()}" in capsys.readouterr().out
+    assert "news corpus: local folder data/news (" in capsys.readouterr().out
     assert HUB_CORPUS == "SetFit/bbc-news"
 
 

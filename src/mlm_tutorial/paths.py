@@ -39,6 +39,22 @@ def data_dir() -> Path:
     return project_root() / "data"
 
 
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a learner should read it: relative to the checkout when inside it, else absolute.
+
+    The loaders print their folders with it from notebook 00 on; notebook 04 calls it for its metrics file.
+    ``data/models/bert-mini-news`` names the same folder on every machine, where the absolute form would
+    show the folder of whoever ran the notebook.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path, got {type(path).__name__}.")
+    absolute = Path(path).expanduser().resolve()
+    try:
+        return absolute.relative_to(project_root()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
 def build_dir(create: bool = True) -> Path:
     """The output folder: ``MLM_TUTORIAL_BUILD`` if set, else ``<root>/build``.
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from mlm_tutorial.paths import data_dir
+from mlm_tutorial.paths import data_dir, display_path
 
 HUB_CORPUS = "SetFit/bbc-news"
 HUB_MODELS = {"bert": "distilbert-base-uncased", "roberta": "distilroberta-base"}
@@ -108,7 +108,7 @@ class Choice:
     reason: str
 
     def announce(self) -> None:
-        where = f"local folder {self.location}" if self.is_local else f"Hub {self.location}"
+        where = f"local folder {display_path(self.location)}" if self.is_local else f"Hub {self.location}"
         print(f"{self.kind}: {where} ({self.reason})")
 
 
