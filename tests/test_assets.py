@@ -17,7 +17,7 @@ from mlm_tutorial.resources import (
     load_news_corpus,
     load_tokenizer,
 )
-from mlm_tutorial.paths import data_dir
+from mlm_tutorial.paths import data_dir, display_path
 
 FAMILIES = ("bert", "roberta")
 
@@ -27,7 +27,8 @@ def test_auto_resolves_to_the_bundled_assets_offline(tf_ready: None, capsys: pyt
     tokenizer = load_tokenizer("auto")
     model = load_mlm_model("auto")
     out = capsys.readouterr().out
-    assert str(bundled_corpus_dir()) in out and str(bundled_model_dir()) in out
+    assert f"news corpus: local folder {display_path(bundled_corpus_dir())} (" in out
+    assert f"model: local folder {display_path(bundled_model_dir())} (" in out
     assert set(corpus) == {"train", "test"}
     assert model.config.vocab_size == len(tokenizer)
     ids = tokenizer.convert_tokens_to_ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
