@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -81,6 +82,14 @@ def test_main_passes_with_room(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(preflight.shutil, "disk_usage", lambda path: Usage(10**12, 0, 10**12))
     assert preflight.main(["--venv", str(tmp_path / ".venv")]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_older_interpreters_can_parse_it():
+    # an interpreter too old for the stack must still get as far as printing the message
+    source = (ROOT / "src" / "mlm_tutorial" / "preflight.py").read_text()
+    ast.parse(source, feature_version=(3, 7))
+    with pytest.raises(SyntaxError):  # the check can fail: 3.10's match statement is refused
+        ast.parse("match x:\n    case 1:\n        pass\n", feature_version=(3, 7))
 
 
 def test_runs_by_path_without_the_package_installed(tmp_path):

@@ -2,7 +2,8 @@
 
 No notebook uses this module. The Makefile runs this file by its path, with the interpreter that is
 about to create ``.venv/``, before anything is installed; so it uses the standard library only and
-keeps to syntax that older Pythons can parse, in order to tell their users what is wrong.
+keeps to the syntax of Python 3.7, so that an interpreter too old for the stack still reads it and
+hears what is wrong.
 
 Why check the disk: the stack is large (TensorFlow's wheel alone is 572 MB; a complete ``.venv/``
 takes about 3.1 GB on disk), and when the disk fills in the middle of a download, pip reports an interrupted
