@@ -401,6 +401,10 @@ def test_graph_mode_rejects_ids_outside_the_vocabulary(tokenizer, padded):
     masker = tf.function(lambda ids: mask_tokens(ids, tokenizer, seed=1))
     with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary of the tokenizer"):
         masker(tf.constant(bad))
+    bad[0, 1] = -3
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input_ids holds a negative id"):
+        masker(tf.constant(bad))
+    assert masker(tf.constant(padded))[0].shape == padded.shape  # good ids pass the same checks
 
 
 # --------------------------------------------------------------------------- bad input

@@ -200,12 +200,11 @@ def _as_ids(input_ids: Any, size: int) -> Any:
     else:
         # In a graph the values are unknown until run time: check them before any lookup uses them.
         checks = [
-            tf.debugging.assert_non_negative(
-                ids, message="input_ids holds a negative id, outside the vocabulary of the tokenizer"),
-            tf.debugging.assert_less(
-                tf.cast(ids, tf.int64), tf.constant(size, tf.int64),
-                message=f"input_ids holds an id outside the vocabulary of the tokenizer (0..{size - 1}); "
-                        "use the tokenizer that produced the ids"),
+            tf.debugging.Assert(tf.reduce_all(ids >= 0),
+                                ["input_ids holds a negative id, outside the vocabulary of the tokenizer"]),
+            tf.debugging.Assert(tf.reduce_all(tf.cast(ids, tf.int64) < size),
+                                [f"input_ids holds an id outside the vocabulary of the tokenizer (0..{size - 1}); "
+                                 "use the tokenizer that produced the ids"]),
         ]
         with tf.control_dependencies(checks):
             ids = tf.identity(ids)
@@ -283,14 +282,15 @@ def mask_tokens(
     if squeeze:
         ids = ids[tf.newaxis, :]
     dtype = ids.dtype
-    ids64 = tf.cast(ids, tf.int64)
-    shape = tf.shape(ids64)
+    # The lookups need int32 or int64 indices; everything else stays in the input's dtype.
+    index = ids if dtype in (tf.int32, tf.int64) else tf.cast(ids, tf.int64)
+    shape = tf.shape(ids)
 
-    is_special = tf.gather(tf.constant(info.is_special), ids64)
+    is_special = tf.gather(tf.constant(info.is_special), index)
     seeds = tf.random.experimental.stateless_split(_seed_tensor(seed), num=3)
     draw = tf.random.stateless_uniform(shape, seed=seeds[0])
     if whole_word:
-        continues = tf.gather(tf.constant(info.continues_word), ids64)
+        continues = tf.gather(tf.constant(info.continues_word), index)
         previous_special = tf.pad(is_special[:, :-1], [[0, 0], [1, 0]], constant_values=True)
         starts = tf.logical_or(tf.logical_not(continues), previous_special)
         # word_index[b, t]: which word of row b token t belongs to; one draw per word.
@@ -298,20 +298,18 @@ def mask_tokens(
         draw = tf.gather(draw, word_index, batch_dims=1)
     chosen = tf.logical_and(draw < float(mlm_probability), tf.logical_not(is_special))
 
-    labels = tf.where(chosen, ids64, tf.constant(IGNORE_INDEX, tf.int64))
-    mask_value = tf.fill(shape, tf.constant(info.mask_id, tf.int64))
+    labels = tf.where(chosen, ids, tf.constant(IGNORE_INDEX, dtype))
+    mask_id = tf.constant(info.mask_id, dtype)
     if strategy == "mask_only":
-        masked = tf.where(chosen, mask_value, ids64)
+        masked = tf.where(chosen, mask_id, ids)
     else:
         split = tf.random.stateless_uniform(shape, seed=seeds[1])
         pick = tf.random.stateless_uniform(shape, seed=seeds[2], minval=0, maxval=len(info.random_ids), dtype=tf.int64)
-        random_tokens = tf.gather(tf.constant(info.random_ids), pick)
-        to_mask = chosen & (split < BERT_SPLIT[0])
-        to_random = chosen & (split >= BERT_SPLIT[0]) & (split < BERT_SPLIT[0] + BERT_SPLIT[1])
-        masked = tf.where(to_mask, mask_value, ids64)  # 80%: the mask token
-        masked = tf.where(to_random, random_tokens, masked)  # 10%: a random ordinary token
-        # the remaining 10% of the chosen keep their own id
-    masked, labels = tf.cast(masked, dtype), tf.cast(labels, dtype)
+        random_tokens = tf.gather(tf.constant(info.random_ids.astype(dtype.as_numpy_dtype)), pick)
+        # Notebook 03's rule with fewer steps: split < 0.8 gives the mask token (80%), 0.8 <= split < 0.9
+        # a random ordinary token (10%); a chosen token with split >= 0.9 keeps its own id (10%).
+        replacement = tf.where(split < BERT_SPLIT[0], mask_id, random_tokens)
+        masked = tf.where(chosen & (split < BERT_SPLIT[0] + BERT_SPLIT[1]), replacement, ids)
     if squeeze:
         masked, labels = masked[0], labels[0]
     return masked, labels
