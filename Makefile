@@ -38,6 +38,7 @@ bench: $(VENV)/.installed
 
 ## Maintainers: re-execute the source notebooks in place so their stored outputs are fresh.
 # Notebook 00 runs last (its map of the series reads the others); a notebook that fails is left unchanged.
+# Refuses to start while build/checkpoints holds earlier training runs: run `make clean` first.
 notebooks: $(VENV)/.installed
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m mlm_tutorial.notebook_tools sync
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m mlm_tutorial.notebook_tools refresh

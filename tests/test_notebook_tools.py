@@ -316,6 +316,36 @@ def test_refresh_updates_sources_in_place_keeps_failures_and_runs_00_last(
             f"{tmp_path / 'build' / 'logs' / '02_broken.log'})") in printed
 
 
+def test_refresh_refuses_a_build_folder_with_earlier_checkpoints(
+        series_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))
+    folder = series_root / "notebooks"
+    ran = tmp_path / "ran.txt"
+    for path in folder.glob("*.ipynb"):
+        path.unlink()
+    nbformat.write(_notebook(new_code_cell(f"open({str(ran)!r}, 'w').write('ran')")), str(folder / "01_ok.ipynb"))
+    before = (folder / "01_ok.ipynb").read_bytes()
+    (tmp_path / "build" / "checkpoints").mkdir(parents=True)
+    assert notebook_tools.main(["refresh"]) == 0  # an empty checkpoint folder is no obstacle
+    assert ran.read_text() == "ran"
+
+    ran.unlink()
+    nbformat.write(nbformat.reads(before.decode(), as_version=4), str(folder / "01_ok.ipynb"))
+    before = (folder / "01_ok.ipynb").read_bytes()
+    earlier = tmp_path / "build" / "checkpoints" / "04_model_business_quick"
+    earlier.mkdir()
+    (earlier / "checkpoint").write_text("an earlier run")
+    assert notebook_tools.main(["refresh"]) == 2
+    error = capsys.readouterr().err
+    # named relative to the checkout (the series root here is tmp_path)
+    assert "refresh: build/checkpoints holds training checkpoints of earlier runs" in error
+    assert "Move that folder elsewhere or delete it" in error
+    assert not ran.exists()  # no notebook ran
+    assert (folder / "01_ok.ipynb").read_bytes() == before
+    assert (earlier / "checkpoint").read_text() == "an earlier run"  # nothing deleted
+
+
 def test_run_all_unknown_selection(series_root: Path) -> None:
     with pytest.raises(ValueError, match=r"no notebook matches \['99_'\]"):
         notebook_tools.run_all(["99_"])

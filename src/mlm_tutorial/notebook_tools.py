@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlm_tutorial.colab import INSTALL_TAG, colab_badge_url, install_cell_source
-from mlm_tutorial.paths import build_dir, project_root
+from mlm_tutorial.paths import build_dir, display_path, project_root
 
 SOLUTION_TAG = "solution"
 CODE_PLACEHOLDER = "# Your answer here. (The solution is in the teacher's copy of this notebook.)\n"
@@ -347,9 +347,20 @@ def refresh_sources() -> int:
     The maintainers' ``make notebooks``. Notebook 00 runs last because its map of the series reads the
     other notebooks. A notebook whose run fails is left exactly as it was (its error is printed and its
     kernel's stderr is in ``build/logs/``), so a broken run never replaces good outputs.
+
+    Raises ``FileExistsError`` before running anything if the build folder holds training
+    checkpoints: notebook 04 would resume from them or report them, and the committed outputs must
+    show what a first run shows.
     """
     import nbformat
 
+    checkpoints = build_dir(create=False) / "checkpoints"
+    if checkpoints.is_dir() and any(checkpoints.iterdir()):
+        raise FileExistsError(
+            f"{display_path(checkpoints)} holds training checkpoints of earlier runs, which notebook 04 would "
+            "resume or report in its committed output. Move that folder elsewhere or delete it (`make clean` "
+            "deletes all of the build folder), then run again. No notebook was changed."
+        )
     paths = notebook_paths()
     ordered = [p for p in paths if not p.name.startswith("00_")] + [p for p in paths if p.name.startswith("00_")]
     logs = build_dir() / "logs"
@@ -379,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return 1 if run_all(args.only) else 0
     if args.command == "refresh":
-        return 1 if refresh_sources() else 0
+        try:
+            return 1 if refresh_sources() else 0
+        except FileExistsError as error:
+            print(f"refresh: {error}", file=sys.stderr)
+            return 2
     if args.command == "sync":
         import nbformat
 
