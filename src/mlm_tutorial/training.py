@@ -2,7 +2,7 @@
 
 Introduced in notebook 04. The pieces, in the order the notebook uses them:
 
-- run profiles (:func:`get_profile`): ``quick`` for a CPU in about two minutes, ``full`` for a GPU;
+- run profiles (:func:`get_profile`): ``quick`` for a CPU in under a minute, ``full`` for a GPU;
 - data (:func:`domain_chunks`, :func:`training_dataset`, :func:`evaluation_dataset`): packed chunks,
   fresh masks every step that are still reproducible, fixed masks for evaluation;
 - the learning-rate plan (:func:`plan_training`, :func:`make_schedule`, :func:`make_optimizer`):
@@ -67,7 +67,7 @@ PROFILES: dict[str, RunProfile] = {
     "quick": RunProfile(
         name="quick", chunk_size=128, batch_size=16, epochs=20, learning_rate=1e-3, warmup_ratio=0.1,
         weight_decay=0.01, max_eval_chunks=64,
-        expected_time="about 1-2 minutes of training on 2 CPU cores (bundled bert-mini-news)",
+        expected_time="under a minute of training on 2 CPU cores (bundled bert-mini-news)",
     ),
     "full": RunProfile(
         name="full", chunk_size=128, batch_size=32, epochs=4, learning_rate=5e-5, warmup_ratio=0.1,
