@@ -8,7 +8,8 @@ Each module belongs to the notebook that introduces it:
 - ``mlm_tutorial.tokenizing`` and ``mlm_tutorial.chunking``: text to TensorFlow tensors (notebook 01).
 - ``mlm_tutorial.inspect``: special tokens and padding made visible (notebook 02).
 - ``mlm_tutorial.masking``: BERT's masking rule (notebook 03).
-- ``mlm_tutorial.training`` and ``mlm_tutorial.evaluation``: fine-tuning and measuring (notebook 04).
+- ``mlm_tutorial.evaluation``: fixed masks and scores (notebook 03; measuring the model in notebook 04).
+- ``mlm_tutorial.training``: fine-tuning (notebook 04).
 - ``mlm_tutorial.benchmarking``: where the time goes, and the faster path (notebook 05, ``make bench``).
 - ``mlm_tutorial.exercises``: the checkers behind each notebook's exercises.
 - ``mlm_tutorial.assets`` and ``mlm_tutorial.notebook_tools``: ``make assets`` and ``make run``.

@@ -1,4 +1,4 @@
-"""Build the bundled offline assets from ``data/news``: two tokenizers and a small BERT masked LM.
+"""Build the bundled offline assets from ``data/news``: two tokenizers and two small masked LMs (BERT, RoBERTa).
 
 Run by maintainers with ``make assets`` (``python -m mlm_tutorial.assets build --out data``);
 learners get the committed results and never rebuild them by surprise. Everything is seeded, so
@@ -351,7 +351,7 @@ show a model that has learned something.
   (15% of tokens; 80% mask, 10% random, 10% unchanged); AdamW, peak learning rate {recipe.learning_rate:g},
   {recipe.warmup_steps} warm-up steps then linear decay to 0; position embeddings started from sine/cosine
   codes; seed {recipe.seed}. {seconds / 60:.1f} minutes on 2 CPU cores.
-- **Tokenizer**: {tokenizer_text}, trained on the whole corpus.
+- **Tokenizer**: {tokenizer_text}, trained on every article of `data/news/train.csv`, business included.
 - **Files**: `tf_model.h5` (TensorFlow weights), `config.json`, tokenizer files; {sizes / 2**20:.1f} MiB in all.
 
 ## Measured quality

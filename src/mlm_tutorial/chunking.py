@@ -1,7 +1,8 @@
-"""Concatenate articles and cut them into fixed-size chunks: no padding, nothing thrown away.
+"""Concatenate articles and cut them into fixed-size chunks: no padding, and only the
+last incomplete piece of the stream is dropped.
 
-Introduced in notebook 01 (as the alternative to padding and truncation) and used for training
-and evaluation in notebook 04 and for building the bundled model.
+Introduced in notebook 01 (as the alternative to padding and truncation); notebook 03 masks chunks,
+notebooks 04 and 05 train and evaluate on them, and the bundled models were built from them.
 """
 
 from __future__ import annotations

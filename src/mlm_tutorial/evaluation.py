@@ -1,6 +1,7 @@
 """Measuring a masked LM: perplexity and top-1 accuracy on fixed, seeded masks.
 
-Introduced in notebook 04 (before/after fine-tuning) and used by the bundled model's card.
+Introduced in notebook 03 (fixed masks, and the unigram baseline that shows why they matter); notebook 04
+measures the model with it before and after fine-tuning, and the bundled models' cards use it.
 Masks are drawn once with a seed and reused, so the same model always gets the same number.
 """
 

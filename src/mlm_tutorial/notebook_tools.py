@@ -358,8 +358,8 @@ def refresh_sources() -> int:
     if checkpoints.is_dir() and any(checkpoints.iterdir()):
         raise FileExistsError(
             f"{display_path(checkpoints)} holds training checkpoints of earlier runs, which notebook 04 would "
-            "resume or report in its committed output. Move that folder elsewhere or delete it (`make clean` "
-            "deletes all of the build folder), then run again. No notebook was changed."
+            "resume or report in its committed output. Move that folder elsewhere or delete it, then run "
+            "again. No notebook was run."
         )
     paths = notebook_paths()
     ordered = [p for p in paths if not p.name.startswith("00_")] + [p for p in paths if p.name.startswith("00_")]

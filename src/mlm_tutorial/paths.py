@@ -1,6 +1,7 @@
 """Where the project's folders are: the bundled data, the build output.
 
-Introduced in notebook 00; every notebook that writes a file writes it below :func:`build_dir`.
+The loaders name their folders with :func:`display_path` from notebook 00 on; notebook 04 imports the
+module itself. Every notebook that writes a file writes it below :func:`build_dir`.
 """
 
 from __future__ import annotations

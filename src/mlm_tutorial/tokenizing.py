@@ -1,7 +1,7 @@
 """Text to TensorFlow tensors, and the numbers behind choosing ``max_length``.
 
 Introduced in notebook 01 (tokenizing into TF tensors); ``tokenize_to_tf`` is reused by
-notebook 02 and later ones. TensorFlow and transformers are imported inside the functions, so
+notebook 02. TensorFlow and transformers are imported inside the functions, so
 importing this module does no work.
 """
 

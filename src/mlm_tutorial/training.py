@@ -10,7 +10,8 @@ Introduced in notebook 04. The pieces, in the order the notebook uses them:
 - hardware (:func:`configure_mixed_precision`, :func:`choose_strategy`);
 - the fast path (:func:`fast_masked_lm`, :func:`build_trainer`): the vocabulary head and the last
   encoder layer run only where a token is masked (:func:`encoder_stages`, notebook 05);
-- resuming (:class:`CheckpointKeeper`, :func:`fit_mlm`) and saving (:func:`save_model`).
+- resuming (:class:`CheckpointKeeper`) and saving (:func:`save_model`); :func:`fit_mlm` packages
+  the notebook's training cells for reuse.
 
 TensorFlow and transformers are imported inside the functions, so importing this module is cheap;
 call :func:`mlm_tutorial.setup.notebook_setup` first (it selects Keras 2, which transformers needs).

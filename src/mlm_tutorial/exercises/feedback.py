@@ -1,4 +1,4 @@
-"""The answer every exercise checker gives (introduced in notebook 01's exercises)."""
+"""The answer every exercise checker gives (introduced in notebook 00's exercises)."""
 
 from __future__ import annotations
 
