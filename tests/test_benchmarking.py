@@ -199,10 +199,23 @@ def test_run_interleaved_calls_and_times_in_that_order():
 
 def test_a_runner_may_report_its_own_seconds():
     # e.g. a fit call timed from on_train_begin to on_train_end, without fit's set-up and tear-down
-    timings = B.run_interleaved({"self-timed": lambda: 0.25, "clocked": lambda: None}, rounds=2, warmup=0)
+    ticks = iter(range(1000))
+
+    def clock():
+        return float(next(ticks))
+
+    def two_ticks_then(result):
+        def run():
+            clock(), clock()  # the clock says this run took 3 "seconds"
+            return result
+        return run
+
+    timings = B.run_interleaved({"self-timed": two_ticks_then(0.25), "clocked": two_ticks_then(None)}, rounds=2,
+                                warmup=0, clock=clock)
     assert timings.seconds["self-timed"] == [0.25, 0.25]
-    assert all(0 <= s < 0.25 for s in timings.seconds["clocked"])
-    assert B.run_interleaved({"a": lambda: True}, rounds=1, warmup=0).seconds["a"][0] < 0.5  # a bool is no time
+    assert timings.seconds["clocked"] == [3.0, 3.0]
+    bool_run = B.run_interleaved({"a": two_ticks_then(True)}, rounds=1, warmup=0, clock=clock)
+    assert bool_run.seconds["a"] == [3.0]  # a bool is no time (True would read as 1 second)
 
 
 # --------------------------------------------------------------------------- targets and table

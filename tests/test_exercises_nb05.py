@@ -60,7 +60,13 @@ LENGTHS = np.array([300, 120, 310, 90, 250, 100, 280, 95] * 8)
 def test_sorted_padding_solution_passes():
     answer = layout_cost(np.sort(LENGTHS), "pad_to_longest", nb05.SORTED_MAX_LENGTH,
                          batch_size=nb05.SORTED_BATCH_SIZE).padding_share
-    assert answer == pytest.approx(nb05.sorted_padding_share(LENGTHS))
+    # By hand: sorted, the 32 shortest (8 each of 90, 95, 100, 120 tokens) form one batch padded to
+    # 120 + 2 positions, the 32 longest (250, 280, 300, 310) the other, padded to 310 + 2.
+    padding = 8 * ((120 - 90) + (120 - 95) + (120 - 100) + (310 - 250) + (310 - 280) + (310 - 300))
+    expected = padding / (32 * 122 + 32 * 312)
+    assert (nb05.SORTED_BATCH_SIZE, nb05.SORTED_MAX_LENGTH) == (32, 512)  # the sizes the hand count assumes
+    assert answer == pytest.approx(expected)
+    assert nb05.sorted_padding_share(LENGTHS) == pytest.approx(expected)
     feedback = nb05.check_sorted_padding(answer, LENGTHS)
     assert feedback.passed, str(feedback)
     assert "corpus order" in str(feedback)

@@ -235,6 +235,7 @@ def test_chunk_tradeoff_has_no_padding_and_loses_only_the_tail(tokenizer):
     texts = TEXTS * 6
     table = chunk_tradeoff(texts, tokenizer, [8, 16])
     assert list(table.columns) == ["chunk_size", "rows", "lost_tokens", "lost_share", "padding_tokens", "padding_share"]
+    assert table["chunk_size"].tolist() == [8, 16]  # one row per size asked for
     assert (table["padding_tokens"] == 0).all()
     body = int(token_counts(texts, tokenizer, add_special_tokens=False).sum())
     for _, row in table.iterrows():

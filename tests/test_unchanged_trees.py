@@ -10,7 +10,7 @@ outputs landed in the build folder.
 A test can only see what happened before it runs. :data:`AT_COLLECTION` is the digest taken when
 pytest imports this module, which is during collection, before any test of the session runs; the
 last test compares against it, and against the session-start snapshot that the root conftest
-provides as the ``source_tree_snapshot`` fixture, when it does. Changes made by tests that run
+provides as the ``source_tree_snapshot`` fixture. Changes made by tests that run
 later (the nbval checks of the notebooks run after ``tests/``) need a check at session end in conftest.
 """
 
@@ -163,12 +163,9 @@ def test_writing_helpers_write_only_into_the_build_folder(tmp_path: Path, monkey
 # --------------------------------------------------------------------------- the session so far
 
 
-def test_nothing_in_the_session_so_far_wrote_into_the_source_trees(request: pytest.FixtureRequest) -> None:
+def test_nothing_in_the_session_so_far_wrote_into_the_source_trees(source_tree_snapshot: dict[str, str]) -> None:
     now = tree_digest()
     assert_unchanged(AT_COLLECTION, now, "a test that ran before this one")
-    try:
-        at_start = request.getfixturevalue("source_tree_snapshot")
-    except pytest.FixtureLookupError:
-        return  # conftest keeps no snapshot: the collection-time digest above is the check
+    at_start = source_tree_snapshot
     assert isinstance(at_start, dict) and at_start, "conftest's source_tree_snapshot must be a non-empty digest"
     assert_unchanged(at_start, now, "a test that ran before this one (session-start snapshot)")
