@@ -1,8 +1,10 @@
 """Shared test set-up for the unit tests and for nbval's checks of the notebooks.
 
 1. The environment is fixed before anything imports TensorFlow or huggingface_hub: always offline
-   (``HF_HUB_OFFLINE=1``, whatever the network), Keras 2 through tf-keras, quiet TensorFlow logs.
-   Notebook kernels started by nbval inherit these variables.
+   (``HF_HUB_OFFLINE=1``, whatever the network), Keras 2 through tf-keras, quiet TensorFlow logs, and
+   none of the variables that choose other data, models, a run profile or another checkout
+   (``MLM_TUTORIAL_DATA``, ``_MODEL``, ``_ROBERTA``, ``_PROFILE``, ``_ROOT``): the tests check the
+   bundled assets. Notebook kernels started by nbval inherit this environment.
 2. ``MLM_TUTORIAL_BUILD`` points at a pytest temporary folder for the whole session, so neither the
    tests nor the notebooks they run write into the checkout's ``build/`` (``data/`` is only read).
 3. nbval compares a cell's stderr stream outputs like any other output, so a TensorFlow C++ log line
@@ -21,6 +23,14 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
+from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV  # noqa: E402
+from mlm_tutorial.resources import CHOICE_ENVS  # noqa: E402
+from mlm_tutorial.training import PROFILE_ENV  # noqa: E402
+
+# The tests check this checkout's bundled assets with the quick profile, whatever the shell has chosen.
+for _name in (*CHOICE_ENVS, PROFILE_ENV, ROOT_ENV):
+    os.environ.pop(_name, None)
+
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -28,7 +38,6 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 
 from mlm_tutorial.notebook_tools import drop_stderr_noise  # noqa: E402
-from mlm_tutorial.paths import BUILD_ENV  # noqa: E402
 
 
 def ignore_stderr_noise(cell: Any) -> None:

@@ -25,8 +25,7 @@ from mlm_tutorial.chunking import chunk_texts
 from mlm_tutorial.evaluation import fixed_masks, masked_lm_score, masked_sentences
 from mlm_tutorial.masking import mask_tokens
 from mlm_tutorial.resources import (
-    DATA_ENV,
-    MODEL_ENV,
+    CHOICE_ENVS,
     bundled_model_dir,
     check_compatible,
     clean_corpus_frame,
@@ -46,7 +45,7 @@ EXTRA_TOKENS = 10
 @pytest.fixture(autouse=True)
 def plain_offline_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every row runs offline and with no folder override, whatever the caller's environment holds."""
-    for name in (DATA_ENV, MODEL_ENV, "MLM_TUTORIAL_ROBERTA"):
+    for name in CHOICE_ENVS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 

@@ -14,6 +14,7 @@ import pytest
 
 from mlm_tutorial import resources
 from mlm_tutorial.resources import (
+    CHOICE_ENVS,
     DATA_ENV,
     HUB_CORPUS,
     LABELS,
@@ -37,7 +38,7 @@ HUB_MODEL = "distilbert-base-uncased"
 @pytest.fixture(autouse=True)
 def no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts from the plain offline setting, whatever the caller's environment holds."""
-    for name in (DATA_ENV, MODEL_ENV, "MLM_TUTORIAL_ROBERTA"):
+    for name in CHOICE_ENVS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 

@@ -25,6 +25,9 @@ HUB_CORPUS = "SetFit/bbc-news"
 HUB_MODELS = {"bert": "distilbert-base-uncased", "roberta": "distilroberta-base"}
 DATA_ENV = "MLM_TUTORIAL_DATA"
 MODEL_ENV = "MLM_TUTORIAL_MODEL"
+ROBERTA_ENV = "MLM_TUTORIAL_ROBERTA"
+#: The variables that change what ``"auto"`` loads (corpus, model, RoBERTa-family model).
+CHOICE_ENVS = (DATA_ENV, MODEL_ENV, ROBERTA_ENV)
 FAMILIES = ("bert", "roberta")
 
 #: ``SetFit/bbc-news`` label ids.
@@ -262,7 +265,7 @@ def load_tokenizer(name: str = "auto", family: str = "bert") -> "Any":
     """
     from transformers import AutoTokenizer
 
-    env = MODEL_ENV if family == "bert" else "MLM_TUTORIAL_ROBERTA"
+    env = MODEL_ENV if family == "bert" else ROBERTA_ENV
     choice = resolve("tokenizer", name, env, _hub_default(family), _bundled_for(family))
     choice.announce()
     if choice.is_local:
@@ -307,7 +310,7 @@ def load_mlm_model(name: str = "auto", family: str = "bert") -> "Any":
     """
     from transformers import TFAutoModelForMaskedLM
 
-    env = MODEL_ENV if family == "bert" else "MLM_TUTORIAL_ROBERTA"
+    env = MODEL_ENV if family == "bert" else ROBERTA_ENV
     choice = resolve("model", name, env, _hub_default(family), bundled_model_dir(family))
     choice.announce()
     if choice.is_local:
