@@ -459,6 +459,10 @@ def test_known_library_chatter_is_noise(line: str) -> None:
         "/tmp/ipykernel_1/123.py:3: UserWarning: the masking rate is above 0.5\n  warnings.warn(\n",
         "/work/main/src/mlm_tutorial/setup.py:60: RuntimeWarning: TensorFlow was imported before notebook_setup()\n",
         "WARNING:mlm_tutorial:something the learner must see\n",
+        "WARNING:tensorflow:Gradients do not exist for variables ['mlm___cls/predictions/bias:0'] when minimizing "
+        "the loss.\n",
+        "WARNING:tf_keras:Model was constructed with shape (None, 128) but it was called on an input with "
+        "incompatible shape (None, 64).\n",
         "ERROR:tensorflow:the graph could not be built\n",
         "Traceback (most recent call last):\n",
         "Map: done\n",

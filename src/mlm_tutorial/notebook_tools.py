@@ -164,8 +164,10 @@ STDERR_NOISE: tuple[re.Pattern[str], ...] = tuple(
         # The same logs in TensorFlow's older format: "2026-11-23 15:47:00.123456: I tensorflow/...".
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] \S+",
         r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-        # Python-side logger warnings of TensorFlow, absl, Keras 2 and h5py ("WARNING:tensorflow:From ...").
-        r"(?:INFO|WARNING):(?:tensorflow|absl|tf_keras|keras|h5py):",
+        # Python-side logger notes of TensorFlow, absl, Keras 2 and h5py that are routine: deprecations
+        # by location ("WARNING:tensorflow:From /x.py:3: The name ... is deprecated") and SavedModel's
+        # untraced functions. Other logger warnings ("Gradients do not exist for variables ...") stay.
+        r"(?:INFO|WARNING):(?:tensorflow|absl|tf_keras|keras|h5py):(?:From \S+:\d+: |Found untraced functions )",
         # Deprecation notices raised inside installed libraries: "<...>/site-packages/x.py:12: FutureWarning: ..."
         # (their indented source line goes with them, see drop_stderr_noise). UserWarnings stay.
         r".*[/\\](?:site|dist)-packages[/\\].*:\d+: (?:Deprecation|PendingDeprecation|Future)Warning: ",
