@@ -166,6 +166,6 @@ def test_writing_helpers_write_only_into_the_build_folder(tmp_path: Path, monkey
 def test_nothing_in_the_session_so_far_wrote_into_the_source_trees(source_tree_snapshot: dict[str, str]) -> None:
     now = tree_digest()
     assert_unchanged(AT_COLLECTION, now, "a test that ran before this one")
-    at_start = source_tree_snapshot
-    assert isinstance(at_start, dict) and at_start, "conftest's source_tree_snapshot must be a non-empty digest"
-    assert_unchanged(at_start, now, "a test that ran before this one (session-start snapshot)")
+    assert isinstance(source_tree_snapshot, dict) and source_tree_snapshot, (
+        "conftest's source_tree_snapshot must be a non-empty digest")
+    assert_unchanged(source_tree_snapshot, now, "a test that ran before this one (session-start snapshot)")
