@@ -91,6 +91,23 @@ def test_top_guess_accepts_the_solution() -> None:
     assert nb00.check_top_guess([" rates ", 0.612], PIPE, SENTENCE).passed  # spaces and 3 decimals are fine
 
 
+def test_top_guess_accepts_a_score_rounded_to_two_decimals_and_numpy_or_tf_scalars() -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    for score in (round(0.61234, 2), 0.61234 + 0.0049, 0.61234 - 0.0049):
+        feedback = nb00.check_top_guess(("rates", score), PIPE, SENTENCE)
+        assert feedback.passed, str(feedback)
+    assert nb00.check_top_guess((np.str_("rates"), np.float32(0.61234)), PIPE, SENTENCE).passed
+    assert nb00.check_top_guess((tf.constant("rates"), tf.constant(0.61234)), PIPE, SENTENCE).passed
+    # beyond the rounding band the score is still wrong
+    assert_fails_with(nb00.check_top_guess(("rates", 0.61234 + 0.0051), PIPE, SENTENCE), "does not belong")
+
+
+def test_top_guess_says_when_the_score_is_rounded_too_far() -> None:
+    assert_fails_with(nb00.check_top_guess(("rates", 0.6), PIPE, SENTENCE), "rounded too far", "2 decimals")
+
+
 def test_top_guess_of_a_real_pipeline(mlm_model: Any, bert_tokenizer: Any) -> None:
     from mlm_tutorial.resources import fill_mask_pipeline
 
@@ -98,7 +115,20 @@ def test_top_guess_of_a_real_pipeline(mlm_model: Any, bert_tokenizer: Any) -> No
     sentence = f"the bank raised interest {bert_tokenizer.mask_token} on thursday."
     best = fill_mask(sentence)[0]
     assert nb00.check_top_guess((best["token_str"], best["score"]), fill_mask, sentence).passed
+    rounded = nb00.check_top_guess((best["token_str"], round(best["score"], 2)), fill_mask, sentence)
+    assert rounded.passed, str(rounded)
     assert not nb00.check_top_guess((best["token_str"], 100 * best["score"]), fill_mask, sentence).passed
+
+
+@pytest.mark.parametrize("pair, words", [
+    ((float("nan"), 0.612), "string"),
+    ((float("inf"), 0.612), "string"),
+    (("rates", float("nan")), "nan, not a probability"),
+    (("rates", float("inf")), "inf, not a probability"),
+    ((None, None), "string"),
+])
+def test_top_guess_gives_feedback_for_nan_and_inf(pair: Any, words: str) -> None:
+    assert_fails_with(nb00.check_top_guess(pair, PIPE, SENTENCE), words)
 
 
 def test_top_guess_rejects_typical_mistakes() -> None:
@@ -143,12 +173,56 @@ def test_use_cases_accepts_the_solution_in_any_spelling(spelling: Any) -> None:
     assert len(feedback.right) == len(nb00.USE_CASES)
 
 
-def test_use_cases_explains_every_mistake() -> None:
+WRONG = set(nb00.USE_CASES) - RIGHT
+
+
+def assert_names_none_of(feedback: Any, letters: set[str]) -> None:
+    """No letter of ``letters`` (nor its task) appears in the feedback."""
+    text = str(feedback)
+    for letter in letters:
+        assert f"{letter})" not in text, text
+        assert nb00.USE_CASES[letter][0] not in text, text
+
+
+def test_use_cases_on_an_empty_answer_gives_counts_and_the_principle_not_the_letters() -> None:
+    for empty in (set(), "", []):
+        feedback = nb00.check_use_cases(empty)
+        assert_fails_with(feedback, f"no task chosen, but {len(RIGHT)} tasks fit", "both sides", "section 3")
+        assert_names_none_of(feedback, set(nb00.USE_CASES))
+        assert "this one fits" not in str(feedback)
+
+
+def test_use_cases_with_missing_letters_counts_them_without_naming_them() -> None:
+    missing = set(sorted(RIGHT)[:2])
+    chosen = RIGHT - missing
+    feedback = nb00.check_use_cases(chosen)
+    assert_fails_with(feedback, f"of your {len(chosen)} letters, {len(chosen)} fit and 0 do not",
+                      "2 tasks that fit are still missing", "both sides")
+    assert_names_none_of(feedback, missing)
+    assert all(f"{letter})" in "\n".join(feedback.right) for letter in chosen)  # the learner's own right ones
+
+
+def test_use_cases_names_the_learners_own_wrong_letters() -> None:
+    wrong = sorted(WRONG)[0]
+    missing = set(sorted(RIGHT)[:2])
+    feedback = nb00.check_use_cases((RIGHT - missing) | {wrong})
+    assert_fails_with(feedback, f"{wrong})", "not a job for a masked LM", "1 does not",
+                      "2 tasks that fit are still missing", "causal LM")
+    assert_names_none_of(feedback, missing)
+    superset = nb00.check_use_cases(RIGHT | {wrong})  # nothing missing: naming the wrong one gives no letter away
+    assert_fails_with(superset, f"{wrong})", "no task that fits is missing")
+
+
+def test_use_cases_does_not_name_letters_when_that_would_settle_the_answer() -> None:
     everything = nb00.check_use_cases(set(nb00.USE_CASES))
-    assert_fails_with(everything, "causal LM")
-    assert len(everything.wrong) == len(nb00.USE_CASES) - len(RIGHT)
-    missing = sorted(RIGHT)[0]
-    assert_fails_with(nb00.check_use_cases(RIGHT - {missing}), f"{missing})", "this one fits")
+    assert_fails_with(everything, "you chose every task", f"{len(WRONG)} of them are not", "causal LM")
+    assert_names_none_of(everything, set(nb00.USE_CASES))
+    # every unchosen task fits: naming the wrong letter would tell which chosen ones are right
+    kept = sorted(RIGHT)[0]
+    chosen = {kept} | WRONG
+    feedback = nb00.check_use_cases(chosen)
+    assert_fails_with(feedback, f"1 fits and {len(WRONG)} do not", f"{len(RIGHT) - 1} tasks that fit are still missing")
+    assert_names_none_of(feedback, set(nb00.USE_CASES))
 
 
 def test_use_cases_rejects_unknown_letters_and_types() -> None:

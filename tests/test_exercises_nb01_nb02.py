@@ -53,13 +53,48 @@ def test_nb01_ex1_wrong_answers_are_explained(tokenizer, make, words):
     assert words in _notes(feedback), str(feedback)
 
 
-def test_nb01_ex1_wrong_dtype_is_explained(tokenizer):
+@pytest.mark.parametrize("dtype", ["int64", "int16", "uint16"])
+def test_nb01_ex1_any_integer_dtype_passes(tokenizer, dtype):
+    import tensorflow as tf
+
+    batch = tokenize_to_tf(ARTICLES, tokenizer, max_length=16)
+    answer = {k: tf.cast(v, getattr(tf, dtype)) for k, v in batch.items()}
+    feedback = check_tokenized_batch(answer, ARTICLES, tokenizer, max_length=16)
+    assert feedback.passed, str(feedback)
+    assert f"dtype {dtype}, an integer type" in _notes(feedback)
+
+
+def test_nb01_ex1_a_non_integer_dtype_is_explained(tokenizer):
     import tensorflow as tf
 
     answer = dict(tokenize_to_tf(ARTICLES, tokenizer, max_length=16))
-    answer["input_ids"] = tf.cast(answer["input_ids"], tf.int64)
+    answer["input_ids"] = tf.cast(answer["input_ids"], tf.float32)
     feedback = check_tokenized_batch(answer, ARTICLES, tokenizer, max_length=16)
-    assert not feedback.passed and "dtype int64" in _notes(feedback)
+    assert not feedback.passed and "dtype float32" in _notes(feedback) and "integers" in _notes(feedback)
+
+
+@pytest.mark.parametrize("make_ids", [lambda ids: ids[0, 0], lambda ids: ids[0], lambda ids: ids[None]])
+def test_nb01_ex1_wrong_rank_is_explained_not_raised(tokenizer, make_ids):
+    answer = dict(tokenize_to_tf(ARTICLES, tokenizer, max_length=16))
+    answer["input_ids"] = make_ids(answer["input_ids"])
+    feedback = check_tokenized_batch(answer, ARTICLES, tokenizer, max_length=16)
+    assert not feedback.passed
+    assert "it needs 2: one row per text" in _notes(feedback), str(feedback)
+
+
+def test_nb01_ex1_a_scalar_alone_is_explained_not_raised(tokenizer):
+    import tensorflow as tf
+
+    feedback = check_tokenized_batch({"input_ids": tf.constant(3)}, ARTICLES, tokenizer, max_length=16)
+    assert not feedback.passed
+    assert "shape () (0 dimensions)" in _notes(feedback) and "missing" in _notes(feedback), str(feedback)
+
+
+def test_nb01_ex1_other_fields_must_be_tensors_too(tokenizer):
+    answer = dict(tokenize_to_tf(ARTICLES, tokenizer, max_length=16))
+    answer["attention_mask"] = answer["attention_mask"].numpy().tolist()
+    feedback = check_tokenized_batch(answer, ARTICLES, tokenizer, max_length=16)
+    assert not feedback.passed and "['attention_mask'] are not tf.Tensors" in _notes(feedback)
 
 
 # --------------------------------------------------------------------------- notebook 01, exercise 2
@@ -120,6 +155,62 @@ def test_nb01_ex3_solution_passes(tokenizer):
     assert check_padding_share(tf.reduce_mean(tf.cast(mask == 0, tf.float64)), batch).passed
 
 
+@pytest.fixture(scope="module")
+def long_batches(news_corpus, bert_tokenizer, roberta_tokenizer):
+    """The notebook's exercise-3 batch for every category and both bundled tokenizers (512 positions)."""
+    train = news_corpus["train"].to_pandas()
+    return {
+        (family, category): tokenize_to_tf(group["text"].tolist(), tok, max_length=tok.model_max_length)
+        for family, tok in (("bert", bert_tokenizer), ("roberta", roberta_tokenizer))
+        for category, group in train.groupby("label_text")
+    }
+
+
+def test_nb01_ex3_rounded_answers_pass_on_the_notebooks_data(long_batches):
+    import tensorflow as tf
+
+    for key, batch in long_batches.items():
+        share = float(tf.reduce_mean(tf.cast(batch["attention_mask"] == 0, tf.float32)))
+        for answer in (round(share, 4), round(share, 3), float(f"{share:.4f}"), np.float16(share),
+                       tf.reduce_mean(tf.cast(batch["attention_mask"] == 0, tf.float16))):
+            feedback = check_padding_share(answer, batch)
+            assert feedback.passed, (key, answer, str(feedback))
+
+
+def test_nb01_ex3_no_plausible_wrong_answer_is_within_the_tolerance(long_batches):
+    from mlm_tutorial.exercises.nb01 import SHARE_TOLERANCE
+
+    assert SHARE_TOLERANCE == 5e-4
+    for key, batch in long_batches.items():
+        mask = batch["attention_mask"].numpy()
+        padding = mask == 0
+        share = float(padding.mean())
+        rows, width = mask.shape
+        wrong = {
+            "real tokens": 1 - share,
+            "rows with padding": float(padding.any(axis=1).mean()),
+            "padding and special tokens": share + 2 / width,
+            "over the text positions only": float(padding.sum() / (rows * (width - 2))),
+        }
+        for name, value in wrong.items():
+            assert abs(value - share) > 2 * SHARE_TOLERANCE, (key, name, value, share)
+            assert not check_padding_share(value, batch).passed, (key, name)
+
+
+def test_nb01_ex3_too_coarse_rounding_and_integer_means_are_explained(tokenizer):
+    import tensorflow as tf
+
+    batch = tokenize_to_tf(ARTICLES, tokenizer, max_length=24)
+    mask = batch["attention_mask"]
+    share = float(tf.reduce_mean(tf.cast(mask == 0, tf.float32)))
+    if abs(round(share, 2) - share) > 5e-4:
+        assert "keep at least 3 decimals" in _notes(check_padding_share(round(share, 2), batch))
+    assert "keep at least 3 decimals" in _notes(check_padding_share(round(share, 1), batch))
+    integer_mean = tf.reduce_mean(tf.cast(mask == 0, tf.int32))
+    feedback = check_padding_share(integer_mean, batch)
+    assert not feedback.passed and "integer tensor" in _notes(feedback)
+
+
 def test_nb01_ex3_wrong_answers_are_explained(tokenizer):
     batch = tokenize_to_tf(ARTICLES, tokenizer, max_length=24)
     mask = batch["attention_mask"].numpy()
@@ -127,10 +218,14 @@ def test_nb01_ex3_wrong_answers_are_explained(tokenizer):
     cases = [
         (1 - share, "real tokens"),
         (100 * share, "percentage"),
+        (round(100 * share, 1), "percentage"),
         (int((mask == 0).sum()), "number of padding positions"),
+        (share + 2 / mask.shape[1], "classifier and separator tokens are real tokens"),
         (share + 0.1, "attention_mask is 0"),
         ("0.3", "one number"),
         ((mask == 0).mean(axis=1), "one number"),
+        (None, "None"),
+        (float("nan"), "nan"),
     ]
     for answer, words in cases:
         feedback = check_padding_share(answer, batch)
@@ -185,14 +280,29 @@ def test_nb02_ex2_solution_passes(tokenizer, padded):
     assert check_attention_mask(padded["input_ids"].numpy() != tokenizer.pad_token_id, padded, tokenizer).passed
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "uint8", "int64"])
+def test_nb02_ex2_numeric_zeros_and_ones_of_any_dtype_pass(tokenizer, padded, dtype):
+    import tensorflow as tf
+
+    answer = tf.cast(padded["input_ids"] != tokenizer.pad_token_id, getattr(tf, dtype))
+    feedback = check_attention_mask(answer, padded, tokenizer)
+    assert feedback.passed, str(feedback)
+    as_list = (padded["input_ids"].numpy() != tokenizer.pad_token_id).astype(dtype).tolist()
+    assert check_attention_mask(as_list, padded, tokenizer).passed
+
+
 def test_nb02_ex2_wrong_answers_are_explained(tokenizer, padded):
     ids = padded["input_ids"].numpy()
     special = np.isin(ids, tokenizer.all_special_ids)
     cases = [
         ((ids == tokenizer.pad_token_id).astype(int), "inverted"),
+        ((ids == tokenizer.pad_token_id).astype(np.float32), "inverted"),
         ((~special).astype(int), "attended"),
         (np.ones((2, 2), dtype=int), "shape"),
         (np.ones_like(ids), "differ"),
+        (ids, "values other than 0 and 1"),
+        ((ids != tokenizer.pad_token_id) * 0.5, "values other than 0 and 1"),
+        (np.full(ids.shape, np.nan), "values other than 0 and 1"),
         ("mask", "0/1"),
         (None, "None"),
     ]
@@ -214,9 +324,67 @@ def test_nb02_ex3_solution_passes(both_tokenizers):
     assert "BERT" in _notes(feedback) and "RoBERTa" in _notes(feedback)
 
 
+def test_nb02_ex3_other_correct_forms_pass(both_tokenizers):
+    import tensorflow as tf
+
+    def with_tf(input_ids, tokenizer):
+        ids = tf.constant(input_ids)
+        special = tf.constant(tokenizer.all_special_ids, dtype=ids.dtype)
+        return tf.reduce_any(ids[..., None] == special, axis=-1)
+
+    def as_lists_of_ints(input_ids, tokenizer):
+        return [[int(i in tokenizer.all_special_ids) for i in row] for row in np.asarray(input_ids).tolist()]
+
+    for finder in (with_tf, as_lists_of_ints):
+        feedback = check_special_finder(finder, both_tokenizers, ARTICLES)
+        assert feedback.passed, str(feedback)
+
+
+def test_nb02_ex3_probe_texts_hold_the_mask_and_unknown_tokens(both_tokenizers):
+    from mlm_tutorial.exercises.nb02 import _probe_batch, probe_text
+
+    bert, roberta = both_tokenizers["BERT"], both_tokenizers["RoBERTa"]
+    bert_ids = _probe_batch(bert)["input_ids"]
+    assert bert.mask_token in probe_text(bert)
+    for token_id in (bert.mask_token_id, bert.unk_token_id, bert.pad_token_id, bert.cls_token_id, bert.sep_token_id):
+        assert token_id in bert_ids, bert.convert_ids_to_tokens(int(token_id))
+    roberta_ids = _probe_batch(roberta)["input_ids"]
+    assert roberta.mask_token in probe_text(roberta)
+    for token_id in (roberta.mask_token_id, roberta.pad_token_id, roberta.cls_token_id, roberta.sep_token_id):
+        assert token_id in roberta_ids, roberta.convert_ids_to_tokens(int(token_id))
+    # the bundled texts themselves hold neither, which is why the probe is needed
+    for tokenizer in (bert, roberta):
+        plain = tokenizer(ARTICLES, padding=True, return_tensors="np")["input_ids"]
+        assert tokenizer.mask_token_id not in plain and tokenizer.unk_token_id not in plain
+
+
+def test_nb02_ex3_incomplete_sets_of_special_tokens_fail_and_name_the_kind(both_tokenizers):
+    def layout_only(input_ids, tokenizer):  # the three tokens of a row's layout, read from the tokenizer
+        return np.isin(np.asarray(input_ids), [tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id])
+
+    feedback = check_special_finder(layout_only, both_tokenizers, ARTICLES)
+    assert not feedback.passed
+    bert_note = next(note for note in feedback.wrong if note.startswith("BERT"))
+    roberta_note = next(note for note in feedback.wrong if note.startswith("RoBERTa"))
+    assert "the unknown-word token '[UNK]'" in bert_note and "the mask token '[MASK]'" in bert_note
+    assert "the mask token '<mask>'" in roberta_note and "unknown" not in roberta_note
+    for note in feedback.wrong:
+        assert "every special token" in note and "section 4" in note
+        assert "all_special_ids" not in note and "isin" not in note  # a hint, not the code
+
+    def no_unknown(input_ids, tokenizer):
+        return np.isin(np.asarray(input_ids), [tokenizer.cls_token_id, tokenizer.sep_token_id,
+                                               tokenizer.pad_token_id, tokenizer.mask_token_id])
+
+    feedback = check_special_finder(no_unknown, both_tokenizers, ARTICLES)
+    assert not feedback.passed
+    assert [note.split(":")[0] for note in feedback.right] == ["RoBERTa"]
+    assert any("the unknown-word token '[UNK]'" in note and "mask token" not in note for note in feedback.wrong)
+
+
 def test_nb02_ex3_hard_coded_bert_ids_fail_for_roberta(both_tokenizers):
     bert = both_tokenizers["BERT"]
-    fixed = [bert.cls_token_id, bert.sep_token_id, bert.pad_token_id]  # what hard-coding would write down
+    fixed = bert.all_special_ids  # what hard-coding would write down: right for BERT only
 
     def hard_coded(input_ids, tokenizer):
         return np.isin(np.asarray(input_ids), fixed)
@@ -224,7 +392,17 @@ def test_nb02_ex3_hard_coded_bert_ids_fail_for_roberta(both_tokenizers):
     feedback = check_special_finder(hard_coded, both_tokenizers, ARTICLES)
     assert not feedback.passed
     assert any(note.startswith("BERT:") for note in feedback.right)
-    assert any(note.startswith("RoBERTa:") and "all_special_ids" in note for note in feedback.wrong)
+    assert any(note.startswith("RoBERTa") and "instead of writing ids down" in note for note in feedback.wrong)
+
+
+def test_nb02_ex3_flagging_ordinary_tokens_is_explained(both_tokenizers):
+    def too_many(input_ids, tokenizer):
+        ids = np.asarray(input_ids)
+        return np.isin(ids, tokenizer.all_special_ids) | (ids == ids[0, 1])
+
+    feedback = check_special_finder(too_many, both_tokenizers, ARTICLES)
+    assert not feedback.passed
+    assert "flags ordinary tokens such as" in _notes(feedback) and "special tokens only" in _notes(feedback)
 
 
 def test_nb02_ex3_other_wrong_answers(both_tokenizers):
@@ -233,7 +411,7 @@ def test_nb02_ex3_other_wrong_answers(both_tokenizers):
         return (ids == tokenizer.cls_token_id) | (ids == tokenizer.sep_token_id)
 
     feedback = check_special_finder(no_padding, both_tokenizers, ARTICLES)
-    assert not feedback.passed and "misses ids" in _notes(feedback)
+    assert not feedback.passed and "misses the padding token" in _notes(feedback)
 
     def crashes(input_ids, tokenizer):
         raise KeyError("oops")
@@ -245,3 +423,6 @@ def test_nb02_ex3_other_wrong_answers(both_tokenizers):
 
     assert "shape" in _notes(check_special_finder(wrong_shape, both_tokenizers, ARTICLES))
     assert "function" in _notes(check_special_finder(None, both_tokenizers, ARTICLES))
+    assert "returned None" in _notes(check_special_finder(lambda ids, tok: None, both_tokenizers, ARTICLES))
+    strings = check_special_finder(lambda ids, tok: np.full(np.shape(ids), "x"), both_tokenizers, ARTICLES)
+    assert not strings.passed and "True/False" in _notes(strings)

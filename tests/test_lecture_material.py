@@ -155,6 +155,33 @@ def slide_problems(notebook: Any) -> list[str]:
     return problems
 
 
+_CHECK_CALL = re.compile(r"\b(check_\w+)\(")
+
+
+def exercise_problems(notebook: Any) -> list[str]:
+    """Each code solution has an answer cell right before it that calls the same checkers and shows 'not yet'.
+
+    The student copy empties the solution cells, so the answer cell is where a learner's check must be.
+    """
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code" or SOLUTION_TAG not in _tags(cell):
+            continue
+        checkers = set(_CHECK_CALL.findall(cell.source))
+        if not checkers:
+            problems.append(f"solution cell {index} calls no check_... function")
+        answer = notebook.cells[index - 1]
+        if answer.cell_type != "code" or SOLUTION_TAG in _tags(answer):
+            problems.append(f"solution cell {index} has no answer cell right before it")
+            continue
+        missing = sorted(checkers - set(_CHECK_CALL.findall(answer.source)))
+        if missing:
+            problems.append(f"answer cell {index - 1} does not call {', '.join(missing)}: the student copy cannot check")
+        if NOT_PASSED not in "".join(_output_text(o) for o in answer.get("outputs", [])):
+            problems.append(f"answer cell {index - 1} does not show its check's {NOT_PASSED.strip(': ')!r} verdict")
+    return problems
+
+
 def student_copy_problems(notebook: Any, make_copy: Callable[[Any], Any] = student_copy) -> list[str]:
     """The student copy (``make_copy(notebook)``) holds no outputs and none of the solution cells' own lines."""
     copy = make_copy(notebook)
@@ -194,6 +221,10 @@ def test_header(notebook: tuple[Path, Any]) -> None:
 
 def test_summary_and_exercises(notebook: tuple[Path, Any]) -> None:
     assert structure_problems(notebook[1]) == []
+
+
+def test_every_exercise_can_be_checked_in_the_student_copy(notebook: tuple[Path, Any]) -> None:
+    assert exercise_problems(notebook[1]) == []
 
 
 def test_install_and_setup_cells(notebook: tuple[Path, Any]) -> None:
@@ -258,7 +289,7 @@ def _broken_notebook() -> Any:
     setup.outputs = [new_output("error", ename="NameError", evalue="name 'y' is not defined", traceback=[])]
     section = new_markdown_cell("## 1 · A section", metadata={"slideshow": {"slide_type": "-"}})
     exercises = new_markdown_cell("## Exercises\nWhat is 2 + 2?", metadata={"slideshow": {"slide_type": "slide"}})
-    solution = new_code_cell("answer = 2 + 2\ncheck(answer)", execution_count=3, metadata={"tags": [SOLUTION_TAG]})
+    solution = new_code_cell("answer = 2 + 2\ncheck_sum(answer)", execution_count=3, metadata={"tags": [SOLUTION_TAG]})
     solution.outputs = [new_output("execute_result", data={"text/plain": "Exercise 1: not yet"}, execution_count=3)]
     return new_notebook(cells=[new_markdown_cell(header), install, setup, section, exercises, solution])
 
@@ -278,6 +309,11 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     assert any("[2, 1, 3]" in p for p in execution) and any("NameError" in p for p in execution)
     slides = slide_problems(nb)
     assert any("cell 0" in p for p in slides) and any("A section" in p for p in slides)
+    assert exercise_problems(nb) == ["solution cell 5 has no answer cell right before it"]
+    silent = new_code_cell("answer = None", execution_count=3)  # an answer cell without its check
+    nb.cells.insert(5, silent)
+    assert exercise_problems(nb) == ["answer cell 5 does not call check_sum: the student copy cannot check",
+                                     "answer cell 5 does not show its check's 'not yet' verdict"]
 
 
 def test_student_copy_check_notices_leaks() -> None:

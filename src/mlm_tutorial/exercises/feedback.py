@@ -1,9 +1,17 @@
-"""The answer every exercise checker gives (introduced in notebook 00's exercises)."""
+"""The answer every exercise checker gives (introduced in notebook 00's exercises).
+
+Besides :class:`Feedback`, the helpers every checker uses to read a learner's answer live here, so that
+all notebooks agree on what counts as a number or an array and name a wrong value the same way:
+:func:`describe`, :func:`describe_non_number`, :func:`as_number` and :func:`as_array`.
+"""
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 
 @dataclass
@@ -46,6 +54,100 @@ class Feedback:
 def missing_answer(feedback: Feedback, answer: Any) -> bool:
     """True (with a note in ``feedback`` saying what to do) when the learner's answer is still ``None``."""
     if answer is None:
-        feedback.bad("the answer is still None: replace None with your answer in the cell above.")
+        feedback.bad("the answer is still None: set `answer` to your answer in this cell and run it again.")
         return True
     return False
+
+
+# --------------------------------------------------------------------------- reading answers
+
+
+def _has_shape(value: Any) -> bool:
+    """True for arrays and tensors (they have a ``shape``), False for scalars, NumPy's included."""
+    return getattr(value, "shape", None) is not None and not isinstance(value, np.generic)
+
+
+def _name(value: Any) -> str:
+    """The bare kind of ``value``: "None", "a tensor", "an array", "a str", "an int64"..."""
+    if value is None:
+        return "None"
+    if _has_shape(value):
+        return "a tensor" if hasattr(value, "numpy") else "an array"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def describe(value: Any) -> str:
+    """How feedback names a learner's value: "None", "a str", "an int", "a float64", "a list", "a dict",
+    "an array of shape (2,)", "a tensor of shape (2, 3)".
+
+    For telling the learner what they gave when it is not what the exercise asked for; arrays and
+    tensors come with their shape, everything else with the name of its type.
+    """
+    name = _name(value)
+    if not _has_shape(value):
+        return name
+    try:
+        shape = tuple(value.shape)
+    except Exception:  # noqa: BLE001 - e.g. a symbolic tensor of unknown rank: its kind is enough
+        return name
+    return f"{name} of shape {shape}"
+
+
+def _read_number(value: Any) -> tuple[int | float | None, str]:
+    """``(number, "")`` when ``value`` is one real number, else ``(None, what it is instead)``."""
+    if value is None or isinstance(value, (bool, np.bool_, str, bytes)):
+        return None, describe(value)
+    if isinstance(value, numbers.Integral):
+        return int(value), ""
+    if isinstance(value, numbers.Real):
+        return float(value), ""
+    array = as_array(value)
+    if array is None:
+        return None, _name(value)
+    if array.dtype.kind not in "iuf":
+        scalar = isinstance(value, (numbers.Number, np.generic))  # a complex number: its name says it all
+        return None, _name(value) if scalar else f"{_name(value)} of {array.dtype}"
+    if array.shape != ():
+        return None, f"{_name(value)} of shape {tuple(array.shape)}"
+    return (int(array.item()) if array.dtype.kind in "iu" else float(array.item())), ""
+
+
+def as_number(value: Any) -> int | float | None:
+    """``value`` as a Python number when it is one real number, else None.
+
+    For exercises whose answer is a single number. Python ints and floats, NumPy integer and float
+    scalars, 0-d arrays and 0-d tensors (``tf.size(...)``, ``tf.reduce_mean(...)``) are numbers;
+    booleans, strings, bytes, complex numbers, None and anything with more than zero dimensions (even
+    one element, such as ``[0.5]``) are not. Integers stay ints, everything else becomes a float;
+    NaN and infinity are returned as they are, for the checker to judge.
+    """
+    return _read_number(value)[0]
+
+
+def describe_non_number(value: Any) -> str:
+    """How feedback names a value that :func:`as_number` does not take as one number, saying why.
+
+    For the "answer must be a number, got ..." notes: the kind of value ("None", "a str", "a bool",
+    "a complex", "a dict", "a tensor"), plus the dtype when NumPy reads an array-like ``value`` as
+    something other than integers or floats ("a tensor of bool", "a list of <U3"), or else the shape
+    when it holds numbers but not exactly one in 0 dimensions ("a list of shape (1,)", "a tensor of
+    shape (48,)"). A value that is a number gets :func:`describe`'s name.
+    """
+    number, what = _read_number(value)
+    return describe(value) if number is not None else what
+
+
+def as_array(value: Any) -> np.ndarray | None:
+    """``value`` (a list, tuple, NumPy array or tensor) as a NumPy array, or None when NumPy cannot read it.
+
+    For exercises whose answer is an array (or a function that returns one): ragged lists, lists of
+    mixed or odd items (``[1, None]``) and other objects that NumPy only reads as ``dtype=object``
+    give None, so the checker can say so instead of raising. Nothing is checked about the dtype or
+    the shape; that is the checker's job.
+    """
+    try:
+        array = np.asarray(value)
+    except Exception:  # noqa: BLE001 - ragged lists, symbolic tensors, odd objects
+        return None
+    return None if array.dtype == object else array

@@ -6,11 +6,13 @@ typed here: the right answers come from the tokenizers and the pipeline that are
 
 from __future__ import annotations
 
-import numbers
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mlm_tutorial.exercises.feedback import Feedback
+import numpy as np
+
+from mlm_tutorial.exercises.feedback import Feedback, as_number, describe, describe_non_number
 
 #: The placeholder exercise 1's templates hold where the mask token goes.
 PLACEHOLDER = "{mask}"
@@ -127,16 +129,31 @@ def check_put_mask(answer: Any, tokenizers: Mapping[str, Any], templates: Sequen
 
 # --------------------------------------------------------------------------- exercise 2
 
+#: How far exercise 2's score may be from the pipeline's: a probability rounded to 2 decimals passes.
+SCORE_TOLERANCE = 0.005
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+def _text(value: Any) -> str | None:
+    """The learner's token as a str: a str, bytes, or a 0-d string array or tensor; else None."""
+    if hasattr(value, "numpy") and callable(value.numpy):
+        try:
+            value = value.numpy()
+        except Exception:  # noqa: BLE001 - not a tensor after all: judge the value as it is
+            pass
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value) if isinstance(value, str) else None  # str() turns a NumPy string into a plain one
 
 
 def check_top_guess(answer: Any, fill_mask: Callable[[str], Any], sentence: str) -> Feedback:
     """Exercise 2: ``(token, score)`` of the pipeline's best filler for ``sentence``.
 
     The reference comes from ``fill_mask(sentence)`` (a fill-mask pipeline): the first guess, its
-    ``token_str`` without surrounding spaces, and its ``score`` (a probability, within 0.0005).
+    ``token_str`` without surrounding spaces, and its ``score``, a probability. The score passes
+    within :data:`SCORE_TOLERANCE` (0.005), so one rounded to 2 or more decimals is fine. NumPy
+    and 0-d TF scalars count as numbers.
     """
     feedback = Feedback("Exercise 2 (the best guess and its probability)")
     if not callable(fill_mask):
@@ -152,11 +169,11 @@ def check_top_guess(answer: Any, fill_mask: Callable[[str], Any], sentence: str)
         return feedback.bad("that is a whole guess (a dict); answer with the pair (guess['token_str'], guess['score']).")
     if isinstance(answer, str) or not isinstance(answer, (tuple, list)) or len(answer) != 2:
         return feedback.bad("answer should be a pair (token, score), e.g. a tuple of a string and a float.")
-    got_token, got_score = answer
-    if _is_number(got_token) and "token" in top and int(got_token) == int(top["token"]):
+    token_id, got_token = as_number(answer[0]), _text(answer[0])
+    if token_id is not None and "token" in top and float(token_id) == float(top["token"]):
         feedback.bad("the first item is the token's id (guess['token']); give the text, guess['token_str'].")
-    elif not isinstance(got_token, str):
-        feedback.bad(f"the first item should be the token as a string, got {type(got_token).__name__}.")
+    elif got_token is None:
+        feedback.bad(f"the first item should be the token as a string, got {describe(answer[0])}.")
     elif got_token.strip() == token:
         feedback.good(f"{token!r} is the pipeline's best guess")
     elif "sequence" in top and got_token.strip() == str(top["sequence"]).strip():
@@ -166,15 +183,20 @@ def check_top_guess(answer: Any, fill_mask: Callable[[str], Any], sentence: str)
         feedback.bad("that is the last guess of the list; the pipeline lists the best guess first.")
     else:
         feedback.bad(f"{got_token!r} is not the best guess: the pipeline's list is sorted, best first (index 0).")
-    if not _is_number(got_score):
-        return feedback.bad(f"the second item should be the score, a number, got {type(got_score).__name__}.")
+    got_score = as_number(answer[1])
+    if got_score is None:
+        return feedback.bad(f"the second item should be the score, a number, got {describe_non_number(answer[1])}.")
     value = float(got_score)
-    if abs(value - score) <= 5e-4:
+    if not math.isfinite(value):
+        return feedback.bad(f"the score is {value}, not a probability; take it from the best guess's 'score'.")
+    if abs(value - score) <= SCORE_TOLERANCE + 1e-9:
         feedback.good(f"its probability is {score:.3f}")
-    elif abs(value - 100 * score) <= 0.05:
+    elif value > 1.0 and abs(value - 100 * score) <= 0.5:
         feedback.bad("that looks like a percentage; the pipeline's score is a probability between 0 and 1.")
     elif not 0.0 <= value <= 1.0:
         feedback.bad(f"{value} cannot be a probability; use the guess's 'score'.")
+    elif value == round(score, 1):
+        feedback.bad(f"{value} is the score rounded too far; keep at least 2 decimals, or do not round.")
     else:
         feedback.bad("the score does not belong to the best guess; take guesses[0]['score'].")
     return feedback
@@ -197,8 +219,28 @@ def _letters(answer: Any) -> set[str] | None:
     return {item.strip().strip(")").lower() for item in items}
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+#: Exercise 3's hints: the principle behind the tasks that were missed, and behind those wrongly chosen.
+MISSING_HINT = (
+    "A masked LM is pretrained to fill gaps with the words on both sides known, so its encoder suits tasks that "
+    "work on a text that is already there; section 3 lists such jobs. Look through the unchosen tasks again."
+)
+WRONG_HINT = (
+    "A masked LM does not write new text word after word: that is what a causal LM is trained for."
+)
+
+
 def check_use_cases(answer: Any) -> Feedback:
-    """Exercise 3: the letters of the :data:`USE_CASES` for which an MLM-pretrained encoder is the right tool."""
+    """Exercise 3: the letters of the :data:`USE_CASES` for which an MLM-pretrained encoder is the right tool.
+
+    A right answer gets the reason for every task. A wrong one gets counts (letters that fit, letters that
+    do not, tasks still missing) and a hint at the principle, never the letters still missing. The learner's
+    own wrong letters are named with the reason, unless that would settle the whole answer: when every
+    letter was chosen, or when every unchosen task fits.
+    """
     feedback = Feedback("Exercise 3 (where masked language modeling fits)")
     letters = _letters(answer)
     if letters is None:
@@ -206,13 +248,39 @@ def check_use_cases(answer: Any) -> Feedback:
     unknown = sorted(letters - set(USE_CASES))
     if unknown:
         return feedback.bad(f"{unknown} are not among the letters {sorted(USE_CASES)}.")
-    for letter, (task, fits, why) in USE_CASES.items():
-        if fits and letter in letters:
+    fitting = {letter for letter, (_, fits, _) in USE_CASES.items() if fits}
+    if letters == fitting:
+        for letter, (task, fits, why) in USE_CASES.items():
+            feedback.good(f"{letter}) {task}: {'yes' if fits else 'no'}, {why}")
+        return feedback
+    right, wrong = letters & fitting, letters - fitting
+    unchosen = set(USE_CASES) - letters
+    missing = fitting - letters
+    # Naming the learner's wrong letters tells which of the chosen ones are right as well. Together with the
+    # counts that settles the whole answer when nothing is unchosen or every unchosen task fits.
+    name_letters = bool(unchosen) and len(missing) < len(unchosen)
+    if name_letters:
+        for letter in sorted(right):
+            task, _, why = USE_CASES[letter]
             feedback.good(f"{letter}) {task}: yes, {why}")
-        elif not fits and letter not in letters:
-            feedback.good(f"{letter}) {task}: no, {why}")
-        elif fits:
-            feedback.bad(f"{letter}) {task}: this one fits, {why}")
-        else:
+        for letter in sorted(wrong):
+            task, _, why = USE_CASES[letter]
             feedback.bad(f"{letter}) {task}: not a job for a masked LM, {why}")
-    return feedback
+    if not letters:
+        summary = f"no task chosen, but {_count(len(fitting), 'task fits', 'tasks fit')}."
+    elif not unchosen:
+        summary = (
+            f"you chose every task, but {_count(len(wrong), 'of them is', 'of them are')} not a job for a masked LM."
+        )
+    else:
+        still = (
+            f"{_count(len(missing), 'task that fits is', 'tasks that fit are')} still missing"
+            if missing else "no task that fits is missing"
+        )
+        summary = (
+            f"of your {_count(len(letters), 'letter', 'letters')}, {len(right)} "
+            f"{'fits' if len(right) == 1 else 'fit'} and {len(wrong)} {'does' if len(wrong) == 1 else 'do'} not; "
+            f"{still}."
+        )
+    hints = ([WRONG_HINT] if wrong else []) + ([MISSING_HINT] if missing else [])
+    return feedback.bad(" ".join([summary, *hints]))

@@ -12,20 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mlm_tutorial.exercises.feedback import Feedback
-
-
-def _array(value: Any) -> np.ndarray | None:
-    """The answer as a NumPy array, or None when it cannot be one."""
-    if hasattr(value, "numpy"):
-        value = value.numpy()
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError):
-        return None
-    if array.dtype == object:
-        return None
-    return array
+from mlm_tutorial.exercises.feedback import Feedback, as_array
 
 
 def _ids(encoding: Any, key: str) -> np.ndarray:
@@ -45,7 +32,7 @@ def check_sep_positions(answer: Any, encoding: Any, tokenizer: Any) -> Feedback:
         expected = lengths - 1
     if answer is None:
         return feedback.bad("answer is None: assign one position per row to `answer`.")
-    got = _array(answer)
+    got = as_array(answer)
     if got is None or not np.issubdtype(got.dtype, np.integer):
         return feedback.bad("answer should be integer positions, one per row (a list, NumPy array or tensor).")
     got = got.reshape(-1)
@@ -70,19 +57,31 @@ def check_sep_positions(answer: Any, encoding: Any, tokenizer: Any) -> Feedback:
 
 
 def check_attention_mask(answer: Any, encoding: Any, tokenizer: Any) -> Feedback:
-    """Exercise 2: the attention mask rebuilt from ``input_ids`` and ``tokenizer.pad_token_id``."""
+    """Exercise 2: the attention mask rebuilt from ``input_ids`` and ``tokenizer.pad_token_id``.
+
+    Booleans pass, and so do 0/1 numbers of any integer or float dtype, in a list, array or tensor.
+    """
     feedback = Feedback("Exercise 2 (an attention mask from the ids)")
     ids = _ids(encoding, "input_ids")
     expected = (ids != tokenizer.pad_token_id).astype(np.int64)
     if answer is None:
         return feedback.bad("answer is None: assign your mask to `answer`.")
-    got = _array(answer)
-    if got is None or not (np.issubdtype(got.dtype, np.integer) or got.dtype == bool):
+    got = as_array(answer)
+    if got is None or not (
+        got.dtype == bool or np.issubdtype(got.dtype, np.integer) or np.issubdtype(got.dtype, np.floating)
+    ):
         return feedback.bad("answer should be an array or tensor of 0/1 (or True/False), one value per position.")
     if got.shape != ids.shape:
         return feedback.bad(f"shape {got.shape} instead of {ids.shape}: one value per position of input_ids.")
-    got = got.astype(np.int64)
     feedback.good(f"shape {got.shape}")
+    if not np.isin(got, (0, 1)).all():
+        others = np.unique(got[~np.isin(got, (0, 1))])
+        shown = ", ".join(str(value) for value in others[:3].tolist())
+        return feedback.bad(
+            f"the mask holds values other than 0 and 1 (such as {shown}); it needs one 0 or 1 per position: "
+            "compare the ids with the padding id."
+        )
+    got = got.astype(np.int64)
     if np.array_equal(got, expected):
         return feedback.good("1 for every real token (special tokens included), 0 for padding, as the tokenizer's mask")
     if np.array_equal(got, 1 - expected):
@@ -102,11 +101,87 @@ def _reference_batch(tokenizer: Any, texts: list[str]) -> Any:
     return tokenizer(texts, padding=True, return_tensors="np")
 
 
+#: Characters that byte-level tokenizers spell out but a WordPiece vocabulary usually lacks.
+UNKNOWN_CANDIDATES = ("\N{SLIGHTLY SMILING FACE}", "\N{SNOWMAN}", "\N{MUSICAL SYMBOL G CLEF}")
+
+#: What each special-token role is called in the feedback, in the order a role is looked up.
+_ROLE_NAMES = (
+    ("cls", "the classifier token"),
+    ("sep", "the separator token"),
+    ("pad", "the padding token"),
+    ("mask", "the mask token"),
+    ("unk", "the unknown-word token"),
+    ("bos", "the start token"),
+    ("eos", "the end token"),
+)
+
+
+def probe_text(tokenizer: Any) -> str:
+    """A short text that holds ``tokenizer``'s mask token and, if the tokenizer can produce one, its unknown token.
+
+    The unknown character is the first of :data:`UNKNOWN_CANDIDATES` this tokenizer turns into
+    ``unk_token_id``; a byte-level tokenizer, which never produces it, gets none.
+    """
+    text = f"shares in the {tokenizer.mask_token} rose by a fifth"
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is not None:
+        for character in UNKNOWN_CANDIDATES:
+            if unk in tokenizer(character, add_special_tokens=False)["input_ids"]:
+                return f"{text} {character} on monday."
+    return f"{text} on monday."
+
+
+def _probe_batch(tokenizer: Any) -> Any:
+    """The probe text with a shorter one below it, so the batch holds padding as well."""
+    return _reference_batch(tokenizer, [probe_text(tokenizer), "prices fell."])
+
+
+def _kind(tokenizer: Any, token_id: int) -> str:
+    token = tokenizer.convert_ids_to_tokens(int(token_id))
+    for role, name in _ROLE_NAMES:
+        if getattr(tokenizer, f"{role}_token_id", None) == token_id:
+            return f"{name} {token!r}"
+    return f"the special token {token!r}"
+
+
+def _run_finder(answer: Any, ids: np.ndarray, tokenizer: Any) -> tuple[np.ndarray | None, str]:
+    """The learner's flags for ``ids`` as a boolean array, or None and what is wrong with them."""
+    try:
+        result = answer(ids.copy(), tokenizer)
+    except Exception as error:  # noqa: BLE001 - report the learner's error as feedback
+        return None, f"the function raised {type(error).__name__}: {error}"
+    if result is None:
+        return None, "the function returned None; return the array of flags."
+    got = as_array(result)
+    if got is None or got.shape != ids.shape:
+        shape = None if got is None else got.shape
+        return None, f"the result has shape {shape}, not {ids.shape}; return one flag per position."
+    if not (got.dtype == bool or np.issubdtype(got.dtype, np.integer) or np.issubdtype(got.dtype, np.floating)):
+        return None, f"the result holds {got.dtype} values; return True/False flags."
+    return got.astype(bool), ""
+
+
+def _finder_mistakes(got: np.ndarray, expected: np.ndarray, ids: np.ndarray, tokenizer: Any) -> list[str]:
+    notes = []
+    missed = sorted({int(i) for i in ids[expected & ~got]})
+    extra = sorted({int(i) for i in ids[got & ~expected]})
+    if missed:
+        kinds = [_kind(tokenizer, i) for i in missed]
+        notes.append("misses " + (kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"))
+    if extra:
+        tokens = tokenizer.convert_ids_to_tokens(extra[:3])
+        notes.append(f"flags ordinary tokens such as {', '.join(repr(t) for t in tokens)}")
+    return notes
+
+
 def check_special_finder(answer: Any, tokenizers: Mapping[str, Any], texts: list[str]) -> Feedback:
     """Exercise 3: a function ``answer(input_ids, tokenizer)`` that flags special tokens for any tokenizer.
 
-    It is run on a padded batch of ``texts`` for every tokenizer in ``tokenizers`` and must return
-    True exactly where the id is one of ``tokenizer.all_special_ids`` (padding included).
+    For every tokenizer in ``tokenizers`` it is run on two padded batches: ``texts``, then
+    :func:`probe_text` above a short text, which puts the mask token and (for a WordPiece vocabulary)
+    the unknown-word token inside the text. It must return True exactly where the id is one of
+    ``tokenizer.all_special_ids`` (padding included). Feedback names the kinds of special token that
+    were missed, not the ids.
     """
     feedback = Feedback("Exercise 3 (finding special tokens in any family)")
     if not callable(answer):
@@ -114,29 +189,28 @@ def check_special_finder(answer: Any, tokenizers: Mapping[str, Any], texts: list
     if not isinstance(tokenizers, Mapping) or not tokenizers:
         raise TypeError("tokenizers must be a non-empty dict {name: tokenizer}.")
     for name, tokenizer in tokenizers.items():
-        ids = _reference_batch(tokenizer, texts)["input_ids"]
-        expected = np.isin(ids, np.array(tokenizer.all_special_ids))
-        try:
-            got = _array(answer(ids, tokenizer))
-        except Exception as error:  # noqa: BLE001 - report the learner's error as feedback
-            feedback.bad(f"{name}: the function raised {type(error).__name__}: {error}")
-            continue
-        if got is None or got.shape != ids.shape:
-            shape = None if got is None else got.shape
-            feedback.bad(f"{name}: the result has shape {shape}, not {ids.shape}; return one flag per position.")
-            continue
-        got = got.astype(bool)
-        if np.array_equal(got, expected):
-            feedback.good(f"{name}: flags exactly the special tokens and the padding")
-            continue
-        missed = sorted({int(i) for i in ids[expected & ~got]})
-        extra = sorted({int(i) for i in ids[got & ~expected]})
-        notes = []
-        if missed:
-            notes.append(f"misses ids {missed} ({', '.join(tokenizer.convert_ids_to_tokens(missed))})")
-        if extra:
-            notes.append(f"flags ordinary ids such as {extra[:5]}")
-        feedback.bad(
-            f"{name}: {'; '.join(notes)}. Read the ids from tokenizer.all_special_ids instead of writing them down."
-        )
+        special = np.array(tokenizer.all_special_ids)
+        batches = (("the given texts", _reference_batch(tokenizer, texts)["input_ids"]),
+                   (f"the text {probe_text(tokenizer)!r}", _probe_batch(tokenizer)["input_ids"]))
+        problem = ""
+        for where, ids in batches:
+            got, problem = _run_finder(answer, ids, tokenizer)
+            if got is None:
+                problem = f"{name}: {problem}"
+                break
+            expected = np.isin(ids, special)
+            if not np.array_equal(got, expected):
+                notes = _finder_mistakes(got, expected, ids, tokenizer)
+                advice = "flag every special token this tokenizer has, not only some" if (expected & ~got).any() \
+                    else "flag the special tokens only"
+                problem = (
+                    f"{name}, on {where}: {'; '.join(notes)}. The function should {advice}: take them from the "
+                    "tokenizer itself (section 4) instead of writing ids down."
+                )
+                break
+        if problem:
+            feedback.bad(problem)
+        else:
+            found = sorted({_kind(tokenizer, i) for ids in (b for _, b in batches) for i in ids[np.isin(ids, special)]})
+            feedback.good(f"{name}: flags exactly the special tokens ({', '.join(found)}) and nothing else")
     return feedback

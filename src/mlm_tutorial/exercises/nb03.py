@@ -1,19 +1,21 @@
 """Checkers for the exercises of notebook 03 (masking tokens).
 
 Each ``check_*`` function takes the learner's answer and returns a
-:class:`~mlm_tutorial.exercises.feedback.Feedback` naming what is right and what is wrong.
+:class:`~mlm_tutorial.exercises.feedback.Feedback` naming what is right and what is wrong; it never
+raises, whatever the answer is. Numbers may be Python numbers, NumPy scalars or 0-d arrays, or 0-d
+TensorFlow tensors; arrays may be lists, NumPy arrays or tensors.
 The constants below fix the setting of each exercise, so the notebook can quote them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from mlm_tutorial.exercises.feedback import Feedback, missing_answer
+from mlm_tutorial.exercises.feedback import Feedback, as_array, as_number, describe, missing_answer
 
 IGNORE_INDEX = -100
 
@@ -23,11 +25,19 @@ COUNT_SPECIAL_TOKENS = 2
 COUNT_MLM_PROBABILITY = 0.15
 COUNT_SPLIT = {"mask": 0.8, "random": 0.1, "unchanged": 0.1}
 COUNT_KEYS = ("chosen", "mask", "random", "unchanged")
+#: Exercise 2: how far a count may be from the exact value, so that answers rounded to one decimal pass.
+#: The plausible mistakes land further away for ``chosen`` and ``mask`` (the nearest, 127 ordinary tokens
+#: instead of 126, is 0.12 off for ``mask``); ``random`` and ``unchanged`` computed from a wrong ``chosen``
+#: can land inside the band, so they are judged against the learner's own ``chosen`` while that is wrong.
+COUNT_TOLERANCE = 0.05
 
 #: Exercise 4: the share to measure (the [MASK] share among chosen tokens) and the wanted standard error.
 SAMPLE_SHARE = 0.8
 SAMPLE_STANDARD_ERROR = 0.005
 SAMPLE_MLM_PROBABILITY = 0.15
+#: Exercise 4: a float this close (relative) to a whole number differs from it only by rounding
+#: (float64 noise is about 1e-16, float32 noise about 1e-7).
+SAMPLE_FLOAT_NOISE = 1e-6
 
 
 # --------------------------------------------------------------------------- exercise 1: labels
@@ -51,22 +61,33 @@ def check_make_labels(answer: Callable[[np.ndarray, np.ndarray], Any] | None) ->
 
     It is run on small NumPy cases (1-D and 2-D, with and without chosen tokens) and compared
     with the rule of notebook 03: the original id where a token was chosen, -100 everywhere else.
+    The labels may be a list, a NumPy array or a tensor, of any integer or float dtype.
     """
     feedback = Feedback("Exercise 1 (labels)")
     if missing_answer(feedback, answer):
         return feedback
     if not callable(answer):
         return feedback.bad(
-            f"answer must be a function make_labels(input_ids, chosen), got {type(answer).__name__}."
+            f"answer must be a function make_labels(input_ids, chosen), got {describe(answer)}."
         )
     passed = 0
     for ids_list, chosen_list in _LABEL_CASES:
         ids, chosen = np.array(ids_list, dtype=np.int64), np.array(chosen_list, dtype=bool)
         want = expected_labels(ids, chosen)
         try:
-            got = np.asarray(answer(ids.copy(), chosen.copy()))
+            result = answer(ids.copy(), chosen.copy())
         except Exception as error:  # the learner's code may fail in any way; report it
             return feedback.bad(f"make_labels raised {type(error).__name__}: {error}")
+        if result is None:
+            return feedback.bad("make_labels returned None: does it end with a return statement?")
+        got = as_array(result)
+        if got is None or got.ndim == 0:
+            return feedback.bad(f"make_labels returned {describe(result)}; it must return the labels, an array "
+                                "(or list) of numbers shaped like input_ids.")
+        if got.dtype.kind not in "iuf":
+            what = "True/False values" if got.dtype.kind == "b" else f"values of dtype {got.dtype}"
+            return feedback.bad(f"make_labels returned {what}; labels are numbers: a token id where a token was "
+                                "chosen, -100 elsewhere.")
         if got.shape != want.shape:
             return feedback.bad(f"for input_ids of shape {ids.shape} the labels have shape {got.shape}; "
                                 "they must have the input's shape.")
@@ -78,7 +99,7 @@ def check_make_labels(answer: Callable[[np.ndarray, np.ndarray], Any] | None) ->
                                 "easy tokens too. Keep the id only where a token was chosen.")
         if np.array_equal(got[chosen], ids[chosen]) and not np.all(got[~chosen] == IGNORE_INDEX):
             wrong = got[~chosen][got[~chosen] != IGNORE_INDEX][0]
-            return feedback.bad(f"tokens that were not chosen get {wrong}, but they must get -100, the value "
+            return feedback.bad(f"tokens that were not chosen get {wrong:g}, but they must get -100, the value "
                                 "the loss ignores (0 and other small numbers are real token ids).")
         if np.all(got[~chosen] == IGNORE_INDEX):
             return feedback.bad("where a token was chosen the label must be its original id (what the model has "
@@ -99,50 +120,95 @@ def expected_counts() -> dict[str, float]:
     return {"chosen": chosen, **{key: chosen * share for key, share in COUNT_SPLIT.items()}}
 
 
-def check_expected_counts(answer: Mapping[str, float] | None, tolerance: float = 0.01) -> Feedback:
+def check_expected_counts(answer: Mapping[str, Any] | None, tolerance: float = COUNT_TOLERANCE) -> Feedback:
     """Exercise 2: ``answer`` maps ``chosen``, ``mask``, ``random``, ``unchanged`` to expected counts.
 
     The setting is one chunk of ``COUNT_SEQUENCE_LENGTH`` tokens with ``COUNT_SPECIAL_TOKENS``
-    special tokens, masked with ``COUNT_MLM_PROBABILITY`` and BERT's 80/10/10 split.
+    special tokens, masked with ``COUNT_MLM_PROBABILITY`` and BERT's 80/10/10 split. A count passes
+    within ``tolerance`` of the exact value (so answers rounded to one decimal pass). Wrong counts get
+    a hint on how to compute them, never the expected number.
     """
     feedback = Feedback("Exercise 2 (expected counts)")
     if missing_answer(feedback, answer):
         return feedback
     if not isinstance(answer, Mapping):
-        return feedback.bad(f"answer must be a dict with keys {list(COUNT_KEYS)}, got {type(answer).__name__}.")
+        return feedback.bad(f"answer must be a dict with keys {list(COUNT_KEYS)}, got {describe(answer)}.")
     missing = [key for key in COUNT_KEYS if key not in answer]
     if missing:
         return feedback.bad(f"answer lacks the key(s) {missing}; it needs {list(COUNT_KEYS)}.")
-    try:
-        values = {key: float(answer[key]) for key in COUNT_KEYS}
-    except (TypeError, ValueError):
-        return feedback.bad(f"every value must be a number, got {dict(answer)!r}.")
+    values: dict[str, float] = {}
+    for key in COUNT_KEYS:
+        number = as_number(answer[key])
+        if number is None or not math.isfinite(number):
+            shown = describe(answer[key]) if number is None else repr(number)
+            return feedback.bad(f"every value must be a single number; {key!r} is {shown}.")
+        values[key] = number
+
     want = expected_counts()
-    close = {key: abs(values[key] - want[key]) <= tolerance for key in COUNT_KEYS}
-    if close["chosen"]:
-        feedback.good(f"chosen: {want['chosen']:g} tokens ({COUNT_MLM_PROBABILITY:g} of the "
-                      f"{COUNT_SEQUENCE_LENGTH - COUNT_SPECIAL_TOKENS} ordinary tokens).")
-    elif abs(values["chosen"] - COUNT_SEQUENCE_LENGTH * COUNT_MLM_PROBABILITY) <= tolerance:
-        feedback.bad("chosen: you counted the special tokens too; [CLS] and [SEP] are never chosen, so only "
-                     f"{COUNT_SEQUENCE_LENGTH - COUNT_SPECIAL_TOKENS} tokens can be.")
+    eligible = COUNT_SEQUENCE_LENGTH - COUNT_SPECIAL_TOKENS
+    p = COUNT_MLM_PROBABILITY
+
+    def near(value: float, target: float) -> bool:
+        return abs(value - target) <= tolerance + 1e-9
+
+    def same(value: float, target: float) -> bool:  # for probabilities typed in place of counts
+        return math.isclose(value, target, rel_tol=1e-6)
+
+    def rounded_to_whole(key: str) -> bool:  # by round() or by int()
+        return values[key] in (round(want[key]), math.floor(want[key]))
+
+    def whole_note(key: str) -> str:
+        return (f"{key}: {values[key]:g} looks rounded to whole tokens, but an expected count is an average over "
+                "many chunks and need not be whole: keep the decimals (one decimal place is enough).")
+
+    got = values["chosen"]
+    chosen_right = near(got, want["chosen"])
+    if chosen_right:
+        feedback.good(f"chosen: {want['chosen']:g} tokens ({p:g} of the {eligible} ordinary tokens).")
+    elif rounded_to_whole("chosen"):
+        feedback.bad(whole_note("chosen"))
+    elif near(got, COUNT_SEQUENCE_LENGTH * p) or near(got, (COUNT_SEQUENCE_LENGTH - 1) * p):
+        feedback.bad("chosen: you counted special tokens too; [CLS] and [SEP] are never chosen, so only the "
+                     "tokens between them can be.")
+    elif near(got, eligible) or near(got, COUNT_SEQUENCE_LENGTH):
+        feedback.bad(f"chosen: not every token is chosen; each ordinary token is chosen with probability "
+                     f"mlm_probability = {p:g}.")
+    elif near(got, eligible * (1 - p)) or near(got, COUNT_SEQUENCE_LENGTH * (1 - p)):
+        feedback.bad(f"chosen: that is about the number of tokens that are NOT chosen; a token is chosen with "
+                     f"probability {p:g}.")
+    elif same(got, p):
+        feedback.bad("chosen: that is a probability, not a number of tokens; multiply it by the number of tokens "
+                     "that can be chosen.")
     else:
-        feedback.bad(f"chosen: expected {want['chosen']:g}, got {values['chosen']:g}. Multiply the number of "
-                     "tokens that can be chosen by mlm_probability.")
-    for key in ("mask", "random", "unchanged"):
-        if close[key]:
-            feedback.good(f"{key}: {want[key]:g} tokens ({COUNT_SPLIT[key]:g} of the chosen).")
-        elif abs(values[key] - COUNT_SPLIT[key] * COUNT_SEQUENCE_LENGTH) <= tolerance or abs(
-                values[key] - COUNT_SPLIT[key]) <= tolerance:
-            feedback.bad(f"{key}: the {COUNT_SPLIT[key]:g} share applies to the chosen tokens, not to the "
-                         "whole chunk; multiply it by the number of chosen tokens.")
-        elif key == "mask" and abs(values[key] - values["chosen"]) <= tolerance:
+        feedback.bad(f"chosen: {got:g} is off. Which tokens of the chunk can be chosen at all, and with what "
+                     "probability is each one chosen? The expected count is their number times that probability.")
+
+    for key, share in COUNT_SPLIT.items():
+        value = values[key]
+        follows_own_chosen = not chosen_right and near(value, share * got)
+        if near(value, want[key]) and not follows_own_chosen:
+            feedback.good(f"{key}: {want[key]:g} tokens ({share:g} of the chosen).")
+        elif follows_own_chosen:
+            feedback.bad(f"{key}: {value:g} is {share:g} of your chosen count, the right share; it changes once "
+                         "chosen is fixed.")
+        elif rounded_to_whole(key):
+            feedback.bad(whole_note(key))
+        elif same(value, share) or same(value, share * p):
+            feedback.bad(f"{key}: {value:g} is a probability, not a number of tokens; multiply {key}'s share by "
+                         "the number of chosen tokens.")
+        elif near(value, share * COUNT_SEQUENCE_LENGTH) or near(value, share * eligible):
+            feedback.bad(f"{key}: the {share:g} share applies to the chosen tokens, not to the whole chunk; "
+                         "multiply it by the number of chosen tokens.")
+        elif key == "mask" and (near(value, got) or near(value, want["chosen"])):
             feedback.bad("mask: with the BERT strategy only 80% of the chosen become [MASK]; all of them would be "
                          "the mask_only strategy.")
         else:
-            feedback.bad(f"{key}: expected {want[key]:g}, got {values[key]:g}.")
+            feedback.bad(f"{key}: {value:g} is off. BERT's strategy turns 80% of the chosen tokens into [MASK], "
+                         f"10% into a random token and leaves 10% unchanged: multiply the chosen count by the "
+                         f"{key} share.")
     parts = values["mask"] + values["random"] + values["unchanged"]
-    if abs(parts - values["chosen"]) > tolerance:
-        feedback.bad(f"mask + random + unchanged = {parts:g} should equal chosen = {values['chosen']:g}: every "
+    if abs(parts - got) > (len(COUNT_KEYS) * tolerance):
+        feedback.bad(f"mask + random + unchanged = {parts:g} should equal chosen = {got:g}: every "
                      "chosen token ends up in exactly one of the three groups.")
     return feedback
 
@@ -175,28 +241,65 @@ def reference_word_starts(tokens: list[str], special_tokens: set[str]) -> list[b
     return starts
 
 
+def _values(count: int) -> str:
+    return f"{count} value" if count == 1 else f"{count} values"
+
+
+def _flags(result: Any, length: int) -> list[bool] | str:
+    """The learner's ``word_starts`` result as a list of bools, or what is wrong with it.
+
+    A list (or tuple, NumPy array, tensor) of ``length`` bools passes, and so do 0/1 numbers.
+    """
+    if isinstance(result, (str, bytes, Mapping, set, frozenset)):
+        return f"returned {describe(result)}, not one bool per token"
+    array = as_array(result)
+    if array is None and isinstance(result, (list, tuple)):  # items NumPy cannot read as numbers, e.g. None
+        if len(result) != length:
+            return f"returned {_values(len(result))}; it must return one bool per token"
+        odd = next((item for item in result if not isinstance(item, (bool, np.bool_))), result[0])
+        return f"returned values such as {odd!r}; it must return one bool (True or False) per token"
+    if array is None or array.ndim == 0:
+        return f"returned {describe(result)}, not one bool per token"
+    if array.ndim != 1:
+        return f"returned something of shape {array.shape}; it must be flat: one bool per token"
+    if len(array) != length:
+        return f"returned {_values(len(array))}; it must return one bool per token"
+    if array.dtype.kind == "b":
+        return array.tolist()
+    odd = array if array.dtype.kind not in "iuf" else array[~np.isin(array, (0, 1))]
+    if odd.size == 0:
+        return array.astype(bool).tolist()
+    return f"returned values such as {odd[0].item()!r}; it must return one bool (True or False) per token"
+
+
 def check_word_starts(answer: Callable[[list[str], set[str]], Any] | None) -> Feedback:
     """Exercise 3: ``answer`` is a function ``word_starts(tokens, special_tokens)`` for WordPiece tokens.
 
-    It must return one bool per token: True where a new word (a unit of whole-word masking)
-    starts. A piece starting with ``##`` continues the previous word, except at the start of the
-    sequence or right after a special token; special tokens are units of their own.
+    It must return one bool per token (a list, NumPy array or tensor; 0/1 numbers also pass): True
+    where a new word (a unit of whole-word masking) starts. A piece starting with ``##`` continues the
+    previous word, except at the start of the sequence or right after a special token; special tokens
+    are units of their own. Exceptions the learner's function raises are reported as its own.
     """
     feedback = Feedback("Exercise 3 (word starts)")
     if missing_answer(feedback, answer):
         return feedback
     if not callable(answer):
         return feedback.bad(
-            f"answer must be a function word_starts(tokens, special_tokens), got {type(answer).__name__}."
+            f"answer must be a function word_starts(tokens, special_tokens), got {describe(answer)}."
         )
     for tokens, special, want in _WORD_CASES:
         try:
-            got = [bool(x) for x in answer(list(tokens), set(special))]
+            result = answer(list(tokens), set(special))
+            if isinstance(result, Iterator):  # a generator runs the learner's code while it is consumed
+                result = list(result)
         except Exception as error:  # the learner's code may fail in any way; report it
             return feedback.bad(f"word_starts raised {type(error).__name__}: {error}")
-        if len(got) != len(tokens):
-            return feedback.bad(f"for {len(tokens)} tokens word_starts returned {len(got)} values; "
-                                "it must return one bool per token.")
+        if result is None:
+            return feedback.bad("word_starts returned None: does it end with a return statement (e.g. return "
+                                "the list you built)?")
+        got = _flags(result, len(tokens))
+        if isinstance(got, str):
+            return feedback.bad(f"for {len(tokens)} tokens word_starts {got}.")
         if got == want:
             continue
         inverted = [not x for x in want]
@@ -221,41 +324,98 @@ def check_word_starts(answer: Callable[[list[str], set[str]], Any] | None) -> Fe
 # --------------------------------------------------------------------------- exercise 4: sample size
 
 
+def sample_size_formula() -> float:
+    """p(1 - p) / se² for exercise 4, computed as a learner types it: ``0.8 * 0.2 / 0.005**2``.
+
+    In floating point that is 6400.000000000001, not 6400: decimals such as 0.8 and 0.005 have no
+    exact binary form, so the result can land a hair above (or below) the whole number.
+    """
+    complement = round(1 - SAMPLE_SHARE, 12)  # 0.2 as typed; 1 - 0.8 itself is 0.19999999999999996
+    return SAMPLE_SHARE * complement / SAMPLE_STANDARD_ERROR**2
+
+
 def required_sample_size() -> int:
-    """The reference answer of exercise 4: chosen tokens needed for the wanted standard error."""
-    n = SAMPLE_SHARE * (1 - SAMPLE_SHARE) / SAMPLE_STANDARD_ERROR**2
-    return math.ceil(round(n, 6))
+    """The reference answer of exercise 4: chosen tokens needed for the wanted standard error.
+
+    The formula's value is rounded to 6 decimals before rounding up, so float noise (a value a hair
+    above a whole number) does not add a token.
+    """
+    return math.ceil(round(sample_size_formula(), 6))
 
 
 def check_sample_size(answer: Any) -> Feedback:
     """Exercise 4: how many chosen tokens make the standard error of the [MASK] share at most
-    ``SAMPLE_STANDARD_ERROR``? ``answer`` is that number (an int)."""
+    ``SAMPLE_STANDARD_ERROR``? ``answer`` is that number: an int (a NumPy integer, a whole float or a
+    0-d tensor holding it also pass).
+
+    A float that differs from the answer only by floating-point noise does not pass, with a note that
+    an int is wanted; one token more than needed (``math.ceil`` of the noisy float) does not pass either,
+    with a note on the float rounding that caused it.
+    """
     feedback = Feedback("Exercise 4 (sample size)")
     if missing_answer(feedback, answer):
         return feedback
-    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.integer, np.floating)):
-        return feedback.bad(f"answer must be a number of tokens (an int), got {type(answer).__name__}.")
-    value = float(answer)
+    number = as_number(answer)
+    if number is None:
+        return feedback.bad(f"answer must be a single number of tokens (an int), got {describe(answer)}.")
+    if not math.isfinite(number):
+        return feedback.bad(f"answer must be a whole number of tokens (an int), got {number!r}.")
     want = required_sample_size()
-    if want <= value <= want + 1 and value == int(value):
-        return feedback.good(f"{int(value)} chosen tokens: p(1 - p) / se² with p = {SAMPLE_SHARE:g} and "
-                             f"se = {SAMPLE_STANDARD_ERROR:g}. At mlm_probability {SAMPLE_MLM_PROBABILITY:g} "
-                             f"that takes about {want / SAMPLE_MLM_PROBABILITY:,.0f} ordinary tokens.")
-    if want <= value <= want + 1:
-        return feedback.bad(f"{value:g} is a fraction of a token: round up to a whole number of tokens.")
-    with_rate = SAMPLE_MLM_PROBABILITY * (1 - SAMPLE_MLM_PROBABILITY) / SAMPLE_STANDARD_ERROR**2
-    no_square = SAMPLE_SHARE * (1 - SAMPLE_SHARE) / SAMPLE_STANDARD_ERROR
-    if abs(value - with_rate) <= 1:
+    p, se = SAMPLE_SHARE, SAMPLE_STANDARD_ERROR
+    whole = round(number)
+    noisy = number != whole and abs(number - whole) <= SAMPLE_FLOAT_NOISE * max(1.0, abs(number))
+    if number == want:
+        return feedback.good(f"{want} chosen tokens: p(1 - p) / se² with p = {p:g} and se = {se:g}. At "
+                             f"mlm_probability {SAMPLE_MLM_PROBABILITY:g} that takes about "
+                             f"{want / SAMPLE_MLM_PROBABILITY:,.0f} ordinary tokens.")
+    if noisy and whole == want:
+        return feedback.bad(f"{number!r} is the value of the right formula, but a float that differs from a "
+                            "whole number only by floating-point rounding (decimals such as 0.8 and 0.005 have no "
+                            "exact binary form). The answer is a count of tokens, an int: drop the rounding noise "
+                            "with round(x, 6), then round up with math.ceil.")
+    value = float(whole) if noisy else number
+    if noisy:
+        feedback.bad(f"{number!r} is a float that differs from {whole} only by floating-point rounding; answer "
+                     "with an int.")
+
+    def near(target: float, within: float = 1.0) -> bool:
+        return abs(value - target) <= within
+
+    if near(SAMPLE_MLM_PROBABILITY * (1 - SAMPLE_MLM_PROBABILITY) / se**2):
         feedback.bad(f"you used p = mlm_probability ({SAMPLE_MLM_PROBABILITY:g}); the share measured here is "
-                     f"the [MASK] share among chosen tokens, p = {SAMPLE_SHARE:g}.")
-    elif abs(value - no_square) <= 1:
-        feedback.bad("the standard error is sqrt(p(1 - p) / n), so n = p(1 - p) / se²: square the standard error.")
-    elif abs(value - want / SAMPLE_MLM_PROBABILITY) <= 2:
+                     f"the [MASK] share among chosen tokens, p = {p:g}.")
+    elif near(p * (1 - p) / se) or near(math.sqrt(p * (1 - p)) / se):
+        feedback.bad("the standard error is sqrt(p(1 - p) / n), so n = p(1 - p) / se²: square the standard error "
+                     "(and the whole fraction).")
+    elif near(p / se**2) or near((1 - p) / se**2):
+        feedback.bad("the variance of one share is p(1 - p): use both factors, p and 1 - p.")
+    elif near(2 * p * (1 - p) / se**2):
+        feedback.bad("that sample size is for the difference of two independently measured shares (section 4); "
+                     "here one share is measured: se = sqrt(p(1 - p) / n).")
+    elif near(16 * p * (1 - p) / se**2):
+        feedback.bad("the target is one standard error of at most 0.005, not 4 standard errors.")
+    elif near(want / SAMPLE_MLM_PROBABILITY, 2.0):
         feedback.bad("that is the number of ordinary tokens to mask from; the question asks for the number of "
                      "chosen tokens.")
+    elif value != round(value):
+        feedback.bad(f"{value:g} is not a whole number of tokens: answer with an int. (When p(1 - p) / se² is a "
+                     "fraction, round it up: fewer tokens would leave the standard error above the target.)")
+    elif value < 1:
+        feedback.bad(f"{value:g} is not a number of tokens to measure on: it must be at least 1.")
+    elif value == want + 1:
+        feedback.good(f"n = p(1 - p) / se² with p = {p:g} is the right formula.")
+        feedback.bad(f"{value:g} is one more than needed: the formula's value is {want} up to float rounding "
+                     f"({p:g} * {1 - p:.1f} / {se:g}**2 is {sample_size_formula()!r} in floating point, and "
+                     f"math.ceil rounds that up). With {want} tokens the standard error is exactly {se:g}, which "
+                     "'at most' allows. Drop the rounding noise before rounding up: math.ceil(round(x, 6)).")
+    elif value == want - 1:
+        feedback.bad(f"{value:g} tokens give a standard error of {math.sqrt(p * (1 - p) / value):.7f}, just "
+                     f"above {se:g}. If int() or math.floor gave this number, the formula's value was a hair "
+                     "below a whole number through float rounding, and cutting off the decimals lost a token: "
+                     "round up instead, after dropping the noise with round(x, 6).")
     elif value < want:
-        feedback.bad(f"{value:g} tokens give a standard error of {math.sqrt(SAMPLE_SHARE * (1 - SAMPLE_SHARE) / max(value, 1)):.4f}, "
-                     f"more than {SAMPLE_STANDARD_ERROR:g}.")
+        feedback.bad(f"{value:g} tokens give a standard error of {math.sqrt(p * (1 - p) / value):.4f}, "
+                     f"more than {se:g}.")
     else:
         feedback.bad(f"{value:g} tokens are enough, but not the smallest number that is.")
     return feedback

@@ -1,4 +1,8 @@
-"""Checkers for the exercises of notebook 04 (fine-tuning a TF masked LM)."""
+"""Checkers for the exercises of notebook 04 (fine-tuning a TF masked LM).
+
+Numbers may be given as Python numbers, NumPy scalars or 0-d TensorFlow tensors (``tf.size(...)``,
+``tf.exp(tf.reduce_mean(...))``): each checker converts them itself.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,52 @@ from typing import Any
 
 import numpy as np
 
-from mlm_tutorial.exercises.feedback import Feedback
+from mlm_tutorial.exercises.feedback import Feedback, as_number, describe, describe_non_number, missing_answer
 
 #: Exercise 1's run: chunks, batch size, epochs, warm-up share.
 STEPS_QUESTION = {"chunks": 10_000, "batch_size": 32, "epochs": 3, "warmup_ratio": 0.1}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+def _count(value: Any) -> int | None:
+    """``value`` as an int when it is a whole number (an int, or a float such as 94.0), else None."""
+    number = as_number(value)
+    if isinstance(number, float):
+        return int(number) if math.isfinite(number) and number.is_integer() else None
+    return number
+
+
+def _counts(answer: Any) -> tuple[int, int] | str:
+    """The two whole numbers of a pair answer, or what is wrong with it (for the feedback)."""
+    if not isinstance(answer, (tuple, list)):
+        return f"got {describe(answer)}"
+    if len(answer) != 2:
+        return f"got {describe(answer)} of {len(answer)} value{'' if len(answer) == 1 else 's'}"
+    pair = [_count(value) for value in answer]
+    for value, count in zip(answer, pair):
+        if count is None:
+            number = as_number(value)
+            if number is not None:
+                return f"got {number:g}: counts are whole numbers"
+            return f"got {describe_non_number(value)}"
+    return pair[0], pair[1]
 
 
 def check_training_steps(answer: Any) -> Feedback:
-    """Exercise 1: ``(total_steps, warmup_steps)`` for :data:`STEPS_QUESTION`, incomplete batches dropped."""
+    """Exercise 1: ``(total_steps, warmup_steps)`` for :data:`STEPS_QUESTION`, incomplete batches dropped.
+
+    Both are whole numbers: ints, NumPy or 0-d tensor integers, or floats without a fraction (``94.0``).
+    """
     q = STEPS_QUESTION
     feedback = Feedback("Exercise 1 (steps and warm-up)")
+    if missing_answer(feedback, answer):
+        return feedback
     per_epoch = q["chunks"] // q["batch_size"]
     total = per_epoch * q["epochs"]
     warmup = round(q["warmup_ratio"] * total)
-    if not isinstance(answer, (tuple, list)) or len(answer) != 2 or not all(_is_int(v) for v in answer):
-        return feedback.bad("answer must be a pair of ints: (total_steps, warmup_steps).")
-    got_total, got_warmup = int(answer[0]), int(answer[1])
+    pair = _counts(answer)
+    if isinstance(pair, str):
+        return feedback.bad(f"answer must be a pair of ints: (total_steps, warmup_steps); {pair}.")
+    got_total, got_warmup = pair
     if got_total == total:
         feedback.good(f"{q['chunks']:,} // {q['batch_size']} = {per_epoch} full batches per epoch, "
                       f"x {q['epochs']} epochs = {total} steps.")
@@ -54,15 +84,25 @@ def example_batch_losses() -> list[np.ndarray]:
 
 
 def check_validation_perplexity(answer: Any) -> Feedback:
-    """Exercise 2: the perplexity over all masked tokens of :func:`example_batch_losses`."""
+    """Exercise 2: the perplexity over all masked tokens of :func:`example_batch_losses`.
+
+    ``answer`` is one number: a Python or NumPy number or a 0-d tensor; within 0.1% of the reference passes.
+    """
     feedback = Feedback("Exercise 2 (perplexity over masked tokens)")
+    if missing_answer(feedback, answer):
+        return feedback
     batches = example_batch_losses()
     truth = math.exp(float(np.mean(np.concatenate(batches))))
     mean_of_means = math.exp(float(np.mean([b.mean() for b in batches])))
     mean_of_ppl = float(np.mean([math.exp(b.mean()) for b in batches]))
-    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.floating)):
-        return feedback.bad(f"answer must be a number (a perplexity), got {type(answer).__name__}.")
-    value = float(answer)
+    value = as_number(answer)
+    if value is None:
+        what = describe_non_number(answer)
+        hint = " (one perplexity for all masked tokens is a single value)" if "shape" in what else ""
+        return feedback.bad(f"answer must be a number (a perplexity), got {what}{hint}.")
+    value = float(value)
+    if not math.isfinite(value):
+        return feedback.bad(f"the answer is {value}, not a finite number: look for an empty array or a log of 0.")
     if math.isclose(value, truth, rel_tol=1e-3):
         return feedback.good(f"exp(mean cross-entropy over all {sum(len(b) for b in batches)} masked tokens) = "
                              f"{truth:.2f}: every masked token counts once.")
@@ -78,21 +118,30 @@ def check_validation_perplexity(answer: Any) -> Feedback:
 
 
 def check_head_rows(answer: Any, labels: Any) -> Feedback:
-    """Exercise 3: ``(stock_rows, fast_rows)``: vocabulary-logit rows each head computes for ``labels``."""
+    """Exercise 3: ``(stock_rows, fast_rows)``: vocabulary-logit rows each head computes for ``labels``.
+
+    ``labels`` is the notebook's 2-D batch of labels (NumPy or tensor); a wrong shape there raises
+    ``ValueError``. The two counts may be ints, NumPy integers, 0-d tensors (``tf.size(...)``,
+    ``tf.reduce_sum(...)``) or whole floats such as ``3.0`` (a float mask summed): the count is what matters.
+    """
     feedback = Feedback("Exercise 3 (what the fast head saves)")
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"labels must be the 2-D labels of one batch, got shape {labels.shape}.")
+    if missing_answer(feedback, answer):
+        return feedback
     stock, fast = int(labels.size), int(np.sum(labels != -100))
-    if not isinstance(answer, (tuple, list)) or len(answer) != 2 or not all(_is_int(v) for v in answer):
-        return feedback.bad("answer must be a pair of ints: (stock_rows, fast_rows).")
-    if int(answer[0]) == stock:
+    pair = _counts(answer)
+    if isinstance(pair, str):
+        return feedback.bad(f"answer must be a pair of ints: (stock_rows, fast_rows); {pair}.")
+    got_stock, got_fast = pair
+    if got_stock == stock:
         feedback.good(f"the stock head computes logits at all {labels.shape[0]} x {labels.shape[1]} = {stock} positions.")
     else:
         feedback.bad("the stock head computes a row of logits at every position of every sequence: batch x length.")
-    if int(answer[1]) == fast:
+    if got_fast == fast:
         feedback.good(f"the fast head computes only the {fast} masked positions ({fast / stock:.0%}).")
-    elif int(answer[1]) == stock - fast:
+    elif got_fast == stock - fast:
         feedback.bad("that counts the positions that are NOT predicted; the fast head needs labels != -100.")
     else:
         feedback.bad("count the positions whose label is not -100: only those are predicted.")
