@@ -8,6 +8,7 @@ check does find what it looks for.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -182,6 +183,35 @@ def exercise_problems(notebook: Any) -> list[str]:
     return problems
 
 
+def _bound_and_loaded(source: str) -> tuple[set[str], set[str]]:
+    """The names a cell binds (assignments, defs, imports, loop and with targets) and the names it reads."""
+    bound, loaded = set(), set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return bound, loaded
+
+
+def solution_dependency_problems(notebook: Any) -> list[str]:
+    """No cell after a solution reads a name that only solution cells define: the student copy would fail there."""
+    cells = [(i, c, *_bound_and_loaded(c.source)) for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+    bound_outside = set().union(*(bound for _, c, bound, _ in cells if SOLUTION_TAG not in _tags(c)))
+    problems = []
+    for index, cell, bound, _ in cells:
+        if SOLUTION_TAG not in _tags(cell):
+            continue
+        only_here = bound - bound_outside
+        for later, other, _, loaded in cells:
+            used = sorted(only_here & loaded) if later > index and SOLUTION_TAG not in _tags(other) else []
+            if used:
+                problems.append(f"cell {later} reads {', '.join(used)}, which only solution cell {index} defines")
+    return problems
+
+
 def student_copy_problems(notebook: Any, make_copy: Callable[[Any], Any] = student_copy) -> list[str]:
     """The student copy (``make_copy(notebook)``) holds no outputs and none of the solution cells' own lines."""
     copy = make_copy(notebook)
@@ -225,6 +255,10 @@ def test_summary_and_exercises(notebook: tuple[Path, Any]) -> None:
 
 def test_every_exercise_can_be_checked_in_the_student_copy(notebook: tuple[Path, Any]) -> None:
     assert exercise_problems(notebook[1]) == []
+
+
+def test_no_cell_needs_what_only_a_solution_defines(notebook: tuple[Path, Any]) -> None:
+    assert solution_dependency_problems(notebook[1]) == []
 
 
 def test_install_and_setup_cells(notebook: tuple[Path, Any]) -> None:
@@ -310,6 +344,10 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     slides = slide_problems(nb)
     assert any("cell 0" in p for p in slides) and any("A section" in p for p in slides)
     assert exercise_problems(nb) == ["solution cell 5 has no answer cell right before it"]
+    assert solution_dependency_problems(nb) == []
+    nb.cells.append(new_code_cell("print(answer + 1)\nimport math", execution_count=4))
+    assert solution_dependency_problems(nb) == ["cell 6 reads answer, which only solution cell 5 defines"]
+    nb.cells.pop()
     silent = new_code_cell("answer = None", execution_count=3)  # an answer cell without its check
     nb.cells.insert(5, silent)
     assert exercise_problems(nb) == ["answer cell 5 does not call check_sum: the student copy cannot check",
