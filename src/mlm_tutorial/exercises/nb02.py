@@ -14,6 +14,9 @@ import numpy as np
 
 from mlm_tutorial.exercises.feedback import Feedback, as_array
 
+#: NumPy dtype kinds a 0/1 flag may come in: bool, signed and unsigned integers, floats.
+_FLAG_KINDS = "biuf"
+
 
 def _ids(encoding: Any, key: str) -> np.ndarray:
     value = encoding[key]
@@ -67,9 +70,7 @@ def check_attention_mask(answer: Any, encoding: Any, tokenizer: Any) -> Feedback
     if answer is None:
         return feedback.bad("answer is None: assign your mask to `answer`.")
     got = as_array(answer)
-    if got is None or not (
-        got.dtype == bool or np.issubdtype(got.dtype, np.integer) or np.issubdtype(got.dtype, np.floating)
-    ):
+    if got is None or got.dtype.kind not in _FLAG_KINDS:
         return feedback.bad("answer should be an array or tensor of 0/1 (or True/False), one value per position.")
     if got.shape != ids.shape:
         return feedback.bad(f"shape {got.shape} instead of {ids.shape}: one value per position of input_ids.")
@@ -156,7 +157,7 @@ def _run_finder(answer: Any, ids: np.ndarray, tokenizer: Any) -> tuple[np.ndarra
     if got is None or got.shape != ids.shape:
         shape = None if got is None else got.shape
         return None, f"the result has shape {shape}, not {ids.shape}; return one flag per position."
-    if not (got.dtype == bool or np.issubdtype(got.dtype, np.integer) or np.issubdtype(got.dtype, np.floating)):
+    if got.dtype.kind not in _FLAG_KINDS:
         return None, f"the result holds {got.dtype} values; return True/False flags."
     return got.astype(bool), ""
 
