@@ -362,18 +362,32 @@ def test_install_cell_does_nothing_off_colab(monkeypatch: pytest.MonkeyPatch) ->
     assert ROOT_ENV not in os.environ
 
 
-def test_install_cell_on_colab_clones_and_installs(monkeypatch: pytest.MonkeyPatch) -> None:
+def _run_install_cell_on_colab(monkeypatch: pytest.MonkeyPatch, checkout_exists: bool) -> list[list[str]]:
+    """Run the install cell as on Colab, with the checkout folder present or not (whatever this machine has)."""
     calls: list[list[str]] = []
+    real_isdir = os.path.isdir
+    monkeypatch.setattr(os.path, "isdir",
+                        lambda path: checkout_exists if path == colab.COLAB_CHECKOUT else real_isdir(path))
     monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: calls.append(list(args)))
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setenv(ROOT_ENV, str(project_root()))  # so that the next line is undone after the test
     monkeypatch.delenv(ROOT_ENV)
     exec(compile(install_cell_source(), "install-cell", "exec"), {})
-    clone, install = calls
+    return calls
+
+
+def test_install_cell_on_colab_clones_and_installs(monkeypatch: pytest.MonkeyPatch) -> None:
+    clone, install = _run_install_cell_on_colab(monkeypatch, checkout_exists=False)
     assert clone[:2] == ["git", "clone"]
     assert REPOSITORY_URL in clone and colab.COLAB_CHECKOUT in clone
     assert install[:4] == [sys.executable, "-m", "pip", "install"]
     assert f"{colab.COLAB_CHECKOUT}/requirements-colab.txt" in install
+    assert os.environ[ROOT_ENV] == colab.COLAB_CHECKOUT
+
+
+def test_install_cell_run_again_on_colab_only_points_at_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A second notebook in the same runtime finds the checkout: no second clone or install.
+    assert _run_install_cell_on_colab(monkeypatch, checkout_exists=True) == []
     assert os.environ[ROOT_ENV] == colab.COLAB_CHECKOUT
 
 
