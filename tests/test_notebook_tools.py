@@ -352,32 +352,30 @@ def test_run_all_unknown_selection(series_root: Path) -> None:
 # --------------------------------------------------------------------------- Colab
 
 
-def test_install_cell_does_nothing_off_colab(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
-    monkeypatch.setenv(ROOT_ENV, str(project_root()))  # so that the next line is undone after the test
-    monkeypatch.delenv(ROOT_ENV)
-    exec(compile(install_cell_source(), "install-cell", "exec"), {})
-    assert calls == []
-    assert ROOT_ENV not in os.environ
-
-
-def _run_install_cell_on_colab(monkeypatch: pytest.MonkeyPatch, checkout_exists: bool) -> list[list[str]]:
-    """Run the install cell as on Colab, with the checkout folder present or not (whatever this machine has)."""
+def _run_install_cell(monkeypatch: pytest.MonkeyPatch, on_colab: bool,
+                      checkout_exists: bool = False) -> list[list[str]]:
+    """Run the install cell, on Colab or not, with the checkout folder present or not (whatever this machine
+    has); returns the commands it ran."""
     calls: list[list[str]] = []
     real_isdir = os.path.isdir
     monkeypatch.setattr(os.path, "isdir",
                         lambda path: checkout_exists if path == colab.COLAB_CHECKOUT else real_isdir(path))
     monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: calls.append(list(args)))
-    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    if on_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setenv(ROOT_ENV, str(project_root()))  # so that the next line is undone after the test
     monkeypatch.delenv(ROOT_ENV)
     exec(compile(install_cell_source(), "install-cell", "exec"), {})
     return calls
 
 
+def test_install_cell_does_nothing_off_colab(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _run_install_cell(monkeypatch, on_colab=False) == []
+    assert ROOT_ENV not in os.environ
+
+
 def test_install_cell_on_colab_clones_and_installs(monkeypatch: pytest.MonkeyPatch) -> None:
-    clone, install = _run_install_cell_on_colab(monkeypatch, checkout_exists=False)
+    clone, install = _run_install_cell(monkeypatch, on_colab=True)
     assert clone[:2] == ["git", "clone"]
     assert REPOSITORY_URL in clone and colab.COLAB_CHECKOUT in clone
     assert install[:4] == [sys.executable, "-m", "pip", "install"]
@@ -385,9 +383,10 @@ def test_install_cell_on_colab_clones_and_installs(monkeypatch: pytest.MonkeyPat
     assert os.environ[ROOT_ENV] == colab.COLAB_CHECKOUT
 
 
-def test_install_cell_run_again_on_colab_only_points_at_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A second notebook in the same runtime finds the checkout: no second clone or install.
-    assert _run_install_cell_on_colab(monkeypatch, checkout_exists=True) == []
+def test_install_cell_run_again_on_colab_only_sets_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Running the cell again in the same runtime (or after a kernel restart) finds the checkout: no second
+    # clone or install.
+    assert _run_install_cell(monkeypatch, on_colab=True, checkout_exists=True) == []
     assert os.environ[ROOT_ENV] == colab.COLAB_CHECKOUT
 
 
