@@ -36,7 +36,8 @@ assets: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run.py
 
-## Maintainers: re-execute the source notebooks in place so their stored outputs are fresh.
+## Maintainers: write the Colab install cells and slide types, then re-execute the source notebooks in
+# place so their stored outputs are fresh.
 # Notebook 00 runs last (its map of the series reads the others); a notebook that fails is left unchanged.
 # Refuses to start while build/checkpoints holds earlier training runs: run `make clean` first.
 notebooks: $(VENV)/.installed

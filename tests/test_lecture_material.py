@@ -23,9 +23,12 @@ from mlm_tutorial.notebook_tools import (
     SOLUTION_TAG,
     TABLE_END,
     TABLE_START,
+    merge_streams,
     notebook_paths,
     read_notebook,
     readme_table,
+    slide_types,
+    slides_html,
     student_copy,
 )
 from mlm_tutorial.paths import project_root
@@ -68,7 +71,10 @@ def _output_text(output: Any) -> str:
 
 
 def header_problems(notebook: Any, number: str) -> list[str]:
-    """The first markdown cell: '# NN · Title', '> summary', 'Estimated time:', '## Learning goals' with items."""
+    """The title cell: '# NN · Title', '> summary', 'Estimated time:'; the next cell: '## Learning goals' with items.
+
+    Two cells, so that the title and the goals are two slides.
+    """
     first = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
     if first is None or notebook.cells[0] is not first:
         return ["the notebook does not open with a markdown cell"]
@@ -80,9 +86,11 @@ def header_problems(notebook: Any, number: str) -> list[str]:
         problems.append("no one-sentence summary line '> ...'")
     if not re.search(r"^\*\*Estimated time:\*\* \d+ minutes", text, re.M):
         problems.append("no '**Estimated time:** N minutes' line")
-    goals = re.search(r"^## Learning goals\s*\n((?:- .*\n?(?:  .*\n?)*)+)", text, re.M)
+    second = notebook.cells[1] if len(notebook.cells) > 1 else None
+    goals = second is not None and second.cell_type == "markdown" and re.fullmatch(
+        r"## Learning goals\s*\n(?:- .*\n?(?:  .*\n?)*)+", second.source.strip())
     if not goals:
-        problems.append("no '## Learning goals' section with '- ' items")
+        problems.append("the second cell is not '## Learning goals' with '- ' items")
     return problems
 
 
@@ -131,7 +139,8 @@ def setup_cell_problems(notebook: Any) -> list[str]:
 
 
 def execution_problems(notebook: Any) -> list[str]:
-    """Every code cell executed, in order, in one run (counts 1..n), and no error output."""
+    """Every code cell executed, in order, in one run (counts 1..n), no error output, streams merged as
+    ``make notebooks`` writes them."""
     code = _code_cells(notebook)
     counts = [cell.get("execution_count") for cell in code]
     problems = []
@@ -141,18 +150,24 @@ def execution_problems(notebook: Any) -> list[str]:
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if errors:
             problems.append(f"code cell {index} has an error output: {errors[0].get('ename')}: {errors[0].get('evalue')}")
+        if len(merge_streams(cell.get("outputs", []))) != len(cell.get("outputs", [])):
+            problems.append(f"code cell {index} has its printed output in pieces: write it with `make notebooks`")
     return problems
 
 
 def slide_problems(notebook: Any) -> list[str]:
-    """Every cell has a valid slide_type; the title and the '##' section cells start a slide."""
+    """Every cell has a valid slide_type; the title and the '##' section cells start a slide; and the types
+    are those of the series' rule (notebook_tools.slide_types: one prose cell and its code per slide)."""
     problems = []
-    for index, cell in enumerate(notebook.cells):
+    for index, (cell, wanted) in enumerate(zip(notebook.cells, slide_types(notebook))):
         kind = _slide_type(cell)
         if kind not in SLIDE_TYPES:
             problems.append(f"cell {index} has slide_type {kind!r}")
         elif (index == 0 or _is_section(cell)) and kind != "slide":
             problems.append(f"cell {index} ({cell.source.splitlines()[0]!r}) should be a 'slide', is {kind!r}")
+        elif kind != wanted:
+            problems.append(f"cell {index} has slide_type {kind!r}, the rule says {wanted!r}: run "
+                            "`python -m mlm_tutorial.notebook_tools sync`")
     return problems
 
 
@@ -297,10 +312,8 @@ def test_readme_table_matches_the_notebooks() -> None:
 
 
 def test_slides_have_reveal_sections_and_no_skipped_cells() -> None:
-    from nbconvert import SlidesExporter
-
     nb = read_notebook(NOTEBOOKS[0])
-    html, _ = SlidesExporter().from_notebook_node(nb)
+    html = slides_html(nb)
     assert "reveal" in html.lower()
     starts = sum(_slide_type(c) in ("slide", "subslide") for c in nb.cells)
     assert html.count("<section") >= starts > 0
@@ -322,10 +335,12 @@ def _broken_notebook() -> Any:
     setup = new_code_cell("x = 1", execution_count=1, metadata={"slideshow": {"slide_type": "skip"}})
     setup.outputs = [new_output("error", ename="NameError", evalue="name 'y' is not defined", traceback=[])]
     section = new_markdown_cell("## 1 · A section", metadata={"slideshow": {"slide_type": "-"}})
+    prose = new_markdown_cell("Prose that should open a sub-slide.", metadata={"slideshow": {"slide_type": "-"}})
     exercises = new_markdown_cell("## Exercises\nWhat is 2 + 2?", metadata={"slideshow": {"slide_type": "slide"}})
     solution = new_code_cell("answer = 2 + 2\ncheck_sum(answer)", execution_count=3, metadata={"tags": [SOLUTION_TAG]})
-    solution.outputs = [new_output("execute_result", data={"text/plain": "Exercise 1: not yet"}, execution_count=3)]
-    return new_notebook(cells=[new_markdown_cell(header), install, setup, section, exercises, solution])
+    solution.outputs = [new_output("stream", name="stdout", text="checking\n"),
+                        new_output("stream", name="stdout", text="Exercise 1: not yet\n")]
+    return new_notebook(cells=[new_markdown_cell(header), install, setup, section, prose, exercises, solution])
 
 
 def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
@@ -341,17 +356,19 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     assert any("notebook_setup" in p for p in setup) and any("install cell's slide_type" in p for p in setup)
     execution = execution_problems(nb)
     assert any("[2, 1, 3]" in p for p in execution) and any("NameError" in p for p in execution)
+    assert any("code cell 3 has its printed output in pieces" in p for p in execution)
     slides = slide_problems(nb)
     assert any("cell 0" in p for p in slides) and any("A section" in p for p in slides)
-    assert exercise_problems(nb) == ["solution cell 5 has no answer cell right before it"]
+    assert any("cell 4 has slide_type '-', the rule says 'subslide'" in p for p in slides)
+    assert exercise_problems(nb) == ["solution cell 6 has no answer cell right before it"]
     assert solution_dependency_problems(nb) == []
     nb.cells.append(new_code_cell("print(answer + 1)\nimport math", execution_count=4))
-    assert solution_dependency_problems(nb) == ["cell 6 reads answer, which only solution cell 5 defines"]
+    assert solution_dependency_problems(nb) == ["cell 7 reads answer, which only solution cell 6 defines"]
     nb.cells.pop()
     silent = new_code_cell("answer = None", execution_count=3)  # an answer cell without its check
-    nb.cells.insert(5, silent)
-    assert exercise_problems(nb) == ["answer cell 5 does not call check_sum: the student copy cannot check",
-                                     "answer cell 5 does not show its check's 'not yet' verdict"]
+    nb.cells.insert(6, silent)
+    assert exercise_problems(nb) == ["answer cell 6 does not call check_sum: the student copy cannot check",
+                                     "answer cell 6 does not show its check's 'not yet' verdict"]
 
 
 def test_student_copy_check_notices_leaks() -> None:
@@ -360,7 +377,7 @@ def test_student_copy_check_notices_leaks() -> None:
 
     def leaky_copy(notebook: Any) -> Any:  # a faulty copier that keeps the solution and its output
         result = student_copy(notebook)
-        result.cells[5] = notebook.cells[5]
+        result.cells[6] = notebook.cells[6]
         return result
 
     problems = student_copy_problems(nb, make_copy=leaky_copy)

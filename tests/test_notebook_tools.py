@@ -25,14 +25,22 @@ from mlm_tutorial.notebook_tools import (
     TABLE_END,
     TABLE_START,
     NotebookInfo,
+    EXTRA_CODE_MARK,
+    SLIDE_HEIGHT,
+    SLIDE_WIDTH,
     drop_stderr_noise,
     first_code_cell,
+    merge_streams,
     notebook_info,
     notebook_paths,
     readme_table,
     readme_with_table,
+    slide_types,
+    slides_html,
     student_copy,
     sync_install_cell,
+    sync_slide_types,
+    tidy_notebook,
     without_stderr_noise,
 )
 from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV, project_root
@@ -187,6 +195,7 @@ def test_cli_readme_and_sync(series_root: Path, capsys: pytest.CaptureFixture[st
     assert printed.count("updated 01_tokens.ipynb") == 1
     synced = nbformat.read(str(series_root / "notebooks" / "00_setup.ipynb"), as_version=4)
     assert synced.cells[1].source == install_cell_source()
+    assert [c.metadata["slideshow"]["slide_type"] for c in synced.cells] == ["slide", "skip", "skip"]
     scratch = nbformat.read(str(series_root / "notebooks" / "scratch.ipynb"), as_version=4)
     assert INSTALL_TAG not in str(scratch)  # only the series is touched
 
@@ -225,6 +234,70 @@ def test_sync_install_cell_without_title_or_install_tag() -> None:
     assert first_code_cell(_notebook(new_markdown_cell("only prose"))) is None
 
 
+# --------------------------------------------------------------------------- slides
+
+
+def _lesson() -> NotebookNode:
+    """Title, goals, install and setup cells, then every case the slide rule distinguishes."""
+    return _notebook(
+        new_markdown_cell("# 07 · Title"),                      # slide
+        new_markdown_cell("## Learning goals\n- one"),          # slide
+        new_code_cell(install_cell_source()),                  # skip: install
+        new_code_cell("setup()"),                              # skip: setup
+        new_markdown_cell("## 1 · A section"),                 # slide
+        new_markdown_cell("Prose before code."),               # subslide
+        new_code_cell("x = 1"),                                # -: goes with its prose
+        new_code_cell("y = 2"),                                # subslide: code after code
+        new_markdown_cell("### A subsection"),                 # subslide
+        new_code_cell(f"{EXTRA_CODE_MARK} – a helper\ndef f(): pass"),  # skip
+        new_code_cell("f()"),                                  # -: the last shown cell is prose
+        new_markdown_cell("## Exercises"),                     # slide
+        new_markdown_cell("**Exercise 1.** Compute it."),      # subslide
+        new_code_cell("answer = None"),                        # -
+        new_code_cell("answer = 42", metadata={"tags": ["solution"]}),  # subslide: one slide after the answer
+    )
+
+
+def test_slide_types_give_each_idea_its_own_slide() -> None:
+    assert slide_types(_lesson()) == [
+        "slide", "slide", "skip", "skip", "slide", "subslide", "-", "subslide", "subslide", "skip", "-",
+        "slide", "subslide", "-", "subslide",
+    ]
+
+
+def test_sync_slide_types_writes_the_rule_and_is_idempotent() -> None:
+    notebook = _lesson()
+    notebook.cells[6].metadata["slideshow"] = {"slide_type": "fragment"}
+    assert sync_slide_types(notebook) is True
+    assert [c.metadata["slideshow"]["slide_type"] for c in notebook.cells] == slide_types(notebook)
+    snapshot = copy.deepcopy(notebook)
+    assert sync_slide_types(notebook) is False
+    assert notebook == snapshot
+    nbformat.validate(notebook)
+
+
+def test_slides_html_has_the_series_layout_and_leaves_out_skipped_cells() -> None:
+    notebook = _lesson()
+    sync_slide_types(notebook)
+    notebook.cells[6].outputs = [new_output("stream", name="stdout", text="x is one\n")]
+    html = slides_html(notebook)
+    assert f"width: {SLIDE_WIDTH}" in html and f"height: {SLIDE_HEIGHT}" in html
+    assert f"max-height: {SLIDE_HEIGHT}px; overflow-y: auto" in html  # a tall slide scrolls
+    assert "white-space: pre-wrap" in html  # long code lines wrap
+    assert html.index("white-space: pre-wrap") < html.index("</head>")
+    assert "x is one" in html and "Exercise 1." in html
+    assert "def f(): pass" not in html and "setup()" not in html  # extra code and setup are skipped
+    assert html.count("<section") >= sum(k in ("slide", "subslide") for k in slide_types(notebook))
+
+
+def test_slides_html_refuses_a_template_it_cannot_style(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbconvert import SlidesExporter
+
+    monkeypatch.setattr(SlidesExporter, "from_notebook_node", lambda self, nb, **kw: ("<html>no head</html>", {}))
+    with pytest.raises(ValueError, match="</head>"):
+        slides_html(_lesson())
+
+
 # --------------------------------------------------------------------------- running notebooks
 
 
@@ -254,7 +327,7 @@ def test_run_all_writes_every_format_and_counts_failures(series_root: Path, tmp_
     for name in ("00_ok", "01_broken"):
         assert (out / "logs" / f"{name}.log").is_file()
         assert (out / "html" / f"{name}.html").stat().st_size > 0
-        assert (out / "slides" / f"{name}.slides.html").stat().st_size > 0
+        assert f"height: {SLIDE_HEIGHT}" in (out / "slides" / f"{name}.slides.html").read_text()
     broken = nbformat.read(str(out / "notebooks" / "01_broken.ipynb"), as_version=4)
     assert broken.cells[1].outputs[-1]["ename"] == "ZeroDivisionError"  # the build copy shows where it failed
     printed = capsys.readouterr().out
@@ -525,6 +598,29 @@ def test_without_stderr_noise_cleans_every_code_cell_of_a_copy() -> None:
     assert _texts(clean.cells[1].outputs) == [("stdout", "2.21\n")]
     assert _texts(clean.cells[2].outputs) == [("stderr", real)]
     assert clean.cells[0].source == TF_STARTUP  # markdown is not output: untouched
+    assert noisy == snapshot
+
+
+def test_merge_streams_joins_consecutive_pieces_of_one_stream() -> None:
+    result = new_output("execute_result", data={"text/plain": "42"}, execution_count=1)
+    outputs = [new_output("stream", name="stdout", text="Epoch 1/2\n"),
+               new_output("stream", name="stdout", text="loss 5.9\n"),
+               _stderr("UserWarning: slow\n"), new_output("stream", name="stdout", text="Epoch 2/2\n"), result]
+    snapshot = copy.deepcopy(outputs)
+    merged = merge_streams(outputs)
+    assert _texts(merged) == [("stdout", "Epoch 1/2\nloss 5.9\n"), ("stderr", "UserWarning: slow\n"),
+                              ("stdout", "Epoch 2/2\n"), ("execute_result", "")]
+    assert merged[-1] == result
+    assert outputs == snapshot
+    assert merge_streams([]) == []
+
+
+def test_tidy_notebook_drops_noise_before_merging() -> None:
+    noisy = _notebook(new_code_cell("fit()"))
+    noisy.cells[0].outputs = [new_output("stream", name="stdout", text="Epoch 1/2\n"), _stderr(TF_STARTUP),
+                              new_output("stream", name="stdout", text="Epoch 2/2\n")]
+    snapshot = copy.deepcopy(noisy)
+    assert _texts(tidy_notebook(noisy).cells[0].outputs) == [("stdout", "Epoch 1/2\nEpoch 2/2\n")]
     assert noisy == snapshot
 
 

@@ -1,5 +1,5 @@
 """Tools around the notebooks themselves: run them headless, make lecture material, keep the
-README table and the Colab install cells in step with the notebooks.
+README table, the Colab install cells and the slide layout in step with the notebooks.
 
 Used by ``make run`` (``python -m mlm_tutorial.notebook_tools run``), by maintainers
 (``sync``, ``refresh``, ``readme``) and by the tests. ``run`` only reads the source notebooks and
@@ -151,6 +151,79 @@ def sync_install_cell(notebook: Any) -> bool:
     return True
 
 
+# --------------------------------------------------------------------------- slides
+
+#: First line of a code cell that is not part of the lesson proper (a lecturer can skip it).
+EXTRA_CODE_MARK = "# extra code"
+#: Size of a slide in reveal.js units: large enough for a prose paragraph, a code cell and a plot;
+#: reveal.js scales it to the screen (about 1.15x on a 1920x1080 screen, 0.8x on 1366x768).
+SLIDE_WIDTH, SLIDE_HEIGHT = 1200, 900
+#: Slide style: a slide taller than SLIDE_HEIGHT scrolls inside the slide, long code and output lines
+#: wrap instead of running off its right edge, and an output wider than the slide (a wide table) scrolls.
+_SLIDE_CSS = f"""<style type="text/css">
+.reveal .slides section:not(.stack) {{ box-sizing: border-box; max-height: {SLIDE_HEIGHT}px; overflow-y: auto; }}
+.reveal pre, .reveal pre code {{ white-space: pre-wrap; overflow-wrap: anywhere; }}
+.reveal .jp-OutputArea-output {{ overflow-x: auto; }}
+</style>
+"""
+
+
+def slide_types(notebook: Any) -> list[str]:
+    """The reveal.js ``slide_type`` of every cell, by the series' rule (one idea per slide).
+
+    The title cell and each ``## `` section start a new slide (left-right); every other markdown cell
+    starts a sub-slide (up-down) that also holds the code cells right after it; a code cell that follows
+    another shown code cell starts a sub-slide of its own, so an exercise's solution comes one slide
+    after its answer cell. The Colab install cell, the setup cell (the first two code cells) and
+    cells that open with ``# extra code`` are left out of the slides.
+    """
+    kinds: list[str] = []
+    code_cells = 0
+    previous = None  # type of the last cell that is shown
+    for index, cell in enumerate(notebook.cells):
+        text = cell.source.lstrip()
+        if cell.cell_type == "code":
+            code_cells += 1
+            if code_cells <= 2 or text.startswith(EXTRA_CODE_MARK):
+                kinds.append("skip")
+                continue
+            kinds.append("subslide" if previous == "code" else "-")
+        elif index == 0 or text.startswith("## "):
+            kinds.append("slide")
+        else:
+            kinds.append("subslide")
+        previous = cell.cell_type
+    return kinds
+
+
+def sync_slide_types(notebook: Any) -> bool:
+    """Set every cell's ``slideshow.slide_type`` to :func:`slide_types`. Returns True if any changed."""
+    changed = False
+    for cell, kind in zip(notebook.cells, slide_types(notebook)):
+        slideshow = cell.metadata.setdefault("slideshow", {})
+        if slideshow.get("slide_type") != kind:
+            slideshow["slide_type"] = kind
+            changed = True
+    return changed
+
+
+def slides_html(notebook: Any) -> str:
+    """``notebook`` as reveal.js slides (one HTML file), in the layout the series' decks use.
+
+    Slides are ``SLIDE_WIDTH`` x ``SLIDE_HEIGHT``; a slide with more than that scrolls, long code lines
+    wrap, and a wide table scrolls sideways, so nothing is cut off. reveal.js, jQuery, RequireJS and
+    MathJax load from their public CDNs when the file is opened (nbconvert's defaults), so presenting
+    needs a network; offline the file shows as one long page.
+    """
+    from nbconvert import SlidesExporter
+
+    exporter = SlidesExporter(reveal_width=str(SLIDE_WIDTH), reveal_height=str(SLIDE_HEIGHT))
+    html, _ = exporter.from_notebook_node(notebook)
+    if html.count("</head>") != 1:
+        raise ValueError("nbconvert's slide template changed: expected one </head> to add the slide style to.")
+    return html.replace("</head>", _SLIDE_CSS + "</head>", 1)
+
+
 # --------------------------------------------------------------------------- library chatter on stderr
 
 #: Library chatter that may reach a notebook's stderr and says nothing about the lesson.
@@ -244,6 +317,41 @@ def without_stderr_noise(notebook: Any) -> Any:
     return result
 
 
+def merge_streams(outputs: Iterable[Any]) -> list[Any]:
+    """A copy of a cell's ``outputs`` in which each run of consecutive stream outputs of the same name
+    (stdout or stderr) is one output, as Jupyter shows them.
+
+    A kernel sends what a cell prints in many pieces (Keras sends every line of a training log on its
+    own); kept apart, the HTML and the slides show each piece as a separate block. The given outputs
+    are not modified.
+    """
+    from nbformat import NotebookNode
+
+    result: list[Any] = []
+    for output in outputs:
+        previous = result[-1] if result else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+            result[-1] = NotebookNode({**previous, "text": previous.get("text", "") + output.get("text", "")})
+        else:
+            result.append(output)
+    return result
+
+
+def tidy_notebook(notebook: Any) -> Any:
+    """A copy of ``notebook`` as ``run`` and ``refresh`` write it: library chatter dropped from stderr
+    (:func:`without_stderr_noise`), then consecutive stream outputs merged (:func:`merge_streams`).
+
+    nbval merges a cell's streams before comparing too, so the merged committed outputs still match
+    a fresh run.
+    """
+    result = without_stderr_noise(notebook)
+    for cell in result.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs = merge_streams(cell.get("outputs", []))
+    return result
+
+
 # --------------------------------------------------------------------------- running
 
 
@@ -303,16 +411,15 @@ def _execute_source(path: Path, log: Path) -> tuple[Any, str | None]:
 
 def _write_outputs(notebook: Any, name: str, out: Path) -> None:
     import nbformat
-    from nbconvert import HTMLExporter, SlidesExporter
+    from nbconvert import HTMLExporter
 
     for sub in ("notebooks", "html", "slides", "student"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    notebook = without_stderr_noise(notebook)
+    notebook = tidy_notebook(notebook)
     nbformat.write(notebook, str(out / "notebooks" / f"{name}.ipynb"))
     html, _ = HTMLExporter().from_notebook_node(notebook)
     (out / "html" / f"{name}.html").write_text(html, encoding="utf-8")
-    slides, _ = SlidesExporter().from_notebook_node(notebook)
-    (out / "slides" / f"{name}.slides.html").write_text(slides, encoding="utf-8")
+    (out / "slides" / f"{name}.slides.html").write_text(slides_html(notebook), encoding="utf-8")
     nbformat.write(student_copy(notebook), str(out / "student" / f"{name}.ipynb"))
 
 
@@ -375,7 +482,7 @@ def refresh_sources() -> int:
             print(f"[{number}/{len(ordered)}] {path.name} FAILED, left unchanged: {failure}", flush=True)
             failures += 1
             continue
-        nbformat.write(without_stderr_noise(executed), str(path))
+        nbformat.write(tidy_notebook(executed), str(path))
         print(f"[{number}/{len(ordered)}] {path.name} updated in {time.perf_counter() - start:.1f} s", flush=True)
     return failures
 
@@ -386,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute the notebooks into the build folder")
     run.add_argument("only", nargs="*", help="run only notebooks whose name contains one of these")
     sub.add_parser("refresh", help="re-execute the source notebooks in place (maintainers)")
-    sub.add_parser("sync", help="write the Colab install cell into every source notebook")
+    sub.add_parser("sync", help="write the Colab install cell and the slide types into every source notebook")
     sub.add_parser("readme", help="regenerate the notebook table in README.md")
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -402,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in notebook_paths():
             notebook = read_notebook(path)
-            if sync_install_cell(notebook):
+            if sync_install_cell(notebook) | sync_slide_types(notebook):
                 nbformat.write(notebook, str(path))
                 print(f"updated {path.name}")
         return 0
