@@ -282,7 +282,8 @@ def test_slides_html_has_the_series_layout_and_leaves_out_skipped_cells() -> Non
     notebook.cells[6].outputs = [new_output("stream", name="stdout", text="x is one\n")]
     html = slides_html(notebook)
     assert f"width: {SLIDE_WIDTH}" in html and f"height: {SLIDE_HEIGHT}" in html
-    assert f"max-height: {SLIDE_HEIGHT}px; overflow-y: auto" in html  # a tall slide scrolls
+    assert f"max-height: {SLIDE_HEIGHT}px; overflow-y: auto" in html  # a tall slide scrolls,
+    assert ".reveal.ready .slides section:not(.stack)" in html  # only once reveal.js runs (offline: one page)
     assert "white-space: pre-wrap" in html  # long code lines wrap
     assert html.index("white-space: pre-wrap") < html.index("</head>")
     assert "x is one" in html and "Exercise 1." in html

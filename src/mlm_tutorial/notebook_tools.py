@@ -158,10 +158,11 @@ EXTRA_CODE_MARK = "# extra code"
 #: Size of a slide in reveal.js units: large enough for a prose paragraph, a code cell and a plot;
 #: reveal.js scales it to the screen (about 1.15x on a 1920x1080 screen, 0.8x on 1366x768).
 SLIDE_WIDTH, SLIDE_HEIGHT = 1200, 900
-#: Slide style: a slide taller than SLIDE_HEIGHT scrolls inside the slide, long code and output lines
-#: wrap instead of running off its right edge, and an output wider than the slide (a wide table) scrolls.
+#: Slide style: once reveal.js runs (``.ready``), a slide taller than SLIDE_HEIGHT scrolls inside the
+#: slide (without reveal.js the file stays one long page); long code and output lines wrap instead of
+#: running off the right edge; an output wider than the slide (a wide table) scrolls sideways.
 _SLIDE_CSS = f"""<style type="text/css">
-.reveal .slides section:not(.stack) {{ box-sizing: border-box; max-height: {SLIDE_HEIGHT}px; overflow-y: auto; }}
+.reveal.ready .slides section:not(.stack) {{ box-sizing: border-box; max-height: {SLIDE_HEIGHT}px; overflow-y: auto; }}
 .reveal pre, .reveal pre code {{ white-space: pre-wrap; overflow-wrap: anywhere; }}
 .reveal .jp-OutputArea-output {{ overflow-x: auto; }}
 </style>
