@@ -21,13 +21,13 @@ from mlm_tutorial import colab, notebook_tools
 from mlm_tutorial.colab import INSTALL_TAG, REPOSITORY_URL, colab_badge_url, install_cell_source
 from mlm_tutorial.notebook_tools import (
     CODE_PLACEHOLDER,
+    EXTRA_CODE_MARK,
     MARKDOWN_PLACEHOLDER,
+    SLIDE_HEIGHT,
+    SLIDE_WIDTH,
     TABLE_END,
     TABLE_START,
     NotebookInfo,
-    EXTRA_CODE_MARK,
-    SLIDE_HEIGHT,
-    SLIDE_WIDTH,
     drop_stderr_noise,
     first_code_cell,
     merge_streams,
@@ -282,8 +282,8 @@ def test_slides_html_has_the_series_layout_and_leaves_out_skipped_cells() -> Non
     notebook.cells[6].outputs = [new_output("stream", name="stdout", text="x is one\n")]
     html = slides_html(notebook)
     assert f"width: {SLIDE_WIDTH}" in html and f"height: {SLIDE_HEIGHT}" in html
-    assert f"max-height: {SLIDE_HEIGHT}px; overflow-y: auto" in html  # a tall slide scrolls,
-    assert ".reveal.ready .slides section:not(.stack)" in html  # only once reveal.js runs (offline: one page)
+    assert f"max-height: {SLIDE_HEIGHT}px; overflow-y: auto" in html  # a tall slide scrolls
+    assert ".reveal.ready .slides section:not(.stack)" in html  # once reveal.js runs (offline: one long page)
     assert "white-space: pre-wrap" in html  # long code lines wrap
     assert html.index("white-space: pre-wrap") < html.index("</head>")
     assert "x is one" in html and "Exercise 1." in html
