@@ -41,7 +41,6 @@ from mlm_tutorial.notebook_tools import (
     sync_install_cell,
     sync_slide_types,
     tidy_notebook,
-    without_stderr_noise,
 )
 from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV, project_root
 
@@ -588,14 +587,14 @@ def test_filter_does_not_modify_its_input() -> None:
     assert outputs == snapshot
 
 
-def test_without_stderr_noise_cleans_every_code_cell_of_a_copy() -> None:
+def test_tidy_notebook_cleans_every_code_cell_of_a_copy() -> None:
     real = "UserWarning: the masking rate is above 0.5\n"
     noisy = _notebook(new_markdown_cell(TF_STARTUP), new_code_cell("import tensorflow"),
                       new_code_cell("mask()"))
     noisy.cells[1].outputs = [_stderr(TF_STARTUP), new_output("stream", name="stdout", text="2.21\n")]
     noisy.cells[2].outputs = [_stderr(TF_STARTUP + real)]
     snapshot = copy.deepcopy(noisy)
-    clean = without_stderr_noise(noisy)
+    clean = tidy_notebook(noisy)
     assert _texts(clean.cells[1].outputs) == [("stdout", "2.21\n")]
     assert _texts(clean.cells[2].outputs) == [("stderr", real)]
     assert clean.cells[0].source == TF_STARTUP  # markdown is not output: untouched

@@ -304,20 +304,6 @@ def drop_stderr_noise(outputs: Iterable[Any]) -> list[Any]:
     return result
 
 
-def without_stderr_noise(notebook: Any) -> Any:
-    """A copy of ``notebook`` whose code cells keep their outputs minus the known library chatter.
-
-    Applied to every notebook that ``run`` and ``refresh`` write, so the committed notebooks, the HTML
-    and the slides show the lesson's outputs without TensorFlow's start-up log lines; nbval compares
-    cells through :func:`drop_stderr_noise` too, so a fresh run's chatter does not fail the check.
-    """
-    result = copy.deepcopy(notebook)
-    for cell in result.cells:
-        if cell.get("cell_type") == "code":
-            cell.outputs = drop_stderr_noise(cell.get("outputs", []))
-    return result
-
-
 def merge_streams(outputs: Iterable[Any]) -> list[Any]:
     """A copy of a cell's ``outputs`` in which each run of consecutive stream outputs of the same name
     (stdout or stderr) is one output, as Jupyter shows them.
@@ -340,16 +326,19 @@ def merge_streams(outputs: Iterable[Any]) -> list[Any]:
 
 
 def tidy_notebook(notebook: Any) -> Any:
-    """A copy of ``notebook`` as ``run`` and ``refresh`` write it: library chatter dropped from stderr
-    (:func:`without_stderr_noise`), then consecutive stream outputs merged (:func:`merge_streams`).
+    """A copy of ``notebook`` as ``run`` and ``refresh`` write it: in every code cell, the known library
+    chatter dropped from stderr (:func:`drop_stderr_noise`), then consecutive stream outputs merged
+    (:func:`merge_streams`).
 
-    nbval merges a cell's streams before comparing too, so the merged committed outputs still match
-    a fresh run.
+    So the committed notebooks, the HTML and the slides show the lesson's outputs without TensorFlow's
+    start-up log lines, each printed output in one block. nbval compares cells through
+    :func:`drop_stderr_noise` too and merges a cell's streams itself, so a fresh run's chatter does not
+    fail the check and the merged committed outputs still match.
     """
-    result = without_stderr_noise(notebook)
+    result = copy.deepcopy(notebook)
     for cell in result.cells:
         if cell.get("cell_type") == "code":
-            cell.outputs = merge_streams(cell.get("outputs", []))
+            cell.outputs = merge_streams(drop_stderr_noise(cell.get("outputs", [])))
     return result
 
 
