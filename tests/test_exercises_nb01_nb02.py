@@ -426,3 +426,20 @@ def test_nb02_ex3_other_wrong_answers(both_tokenizers):
     assert "returned None" in _notes(check_special_finder(lambda ids, tok: None, both_tokenizers, ARTICLES))
     strings = check_special_finder(lambda ids, tok: np.full(np.shape(ids), "x"), both_tokenizers, ARTICLES)
     assert not strings.passed and "True/False" in _notes(strings)
+
+
+def test_nb02_ex3_flags_must_be_booleans_or_zero_and_one(both_tokenizers):
+    def counts(input_ids, tokenizer):  # 2 where it means True: not a flag
+        return 2 * np.isin(np.asarray(input_ids), tokenizer.all_special_ids)
+
+    def halves(input_ids, tokenizer):
+        return 0.5 * np.isin(np.asarray(input_ids), tokenizer.all_special_ids)
+
+    def the_ids_themselves(input_ids, tokenizer):
+        ids = np.asarray(input_ids)
+        return np.where(np.isin(ids, tokenizer.all_special_ids), ids, 0)
+
+    for finder, shown in ((counts, "such as 2"), (halves, "such as 0.5"), (the_ids_themselves, "such as")):
+        feedback = check_special_finder(finder, both_tokenizers, ARTICLES)
+        assert not feedback.passed and not feedback.right, str(feedback)
+        assert "values other than True/False or 0/1" in _notes(feedback) and shown in _notes(feedback)

@@ -159,6 +159,13 @@ def _run_finder(answer: Any, ids: np.ndarray, tokenizer: Any) -> tuple[np.ndarra
         return None, f"the result has shape {shape}, not {ids.shape}; return one flag per position."
     if got.dtype.kind not in _FLAG_KINDS:
         return None, f"the result holds {got.dtype} values; return True/False flags."
+    if got.dtype.kind != "b" and not np.isin(got, (0, 1)).all():
+        others = np.unique(got[~np.isin(got, (0, 1))])
+        shown = ", ".join(str(value) for value in others[:3].tolist())
+        return None, (
+            f"the result holds values other than True/False or 0/1 (such as {shown}); return one flag per "
+            "position, True where the id is a special token."
+        )
     return got.astype(bool), ""
 
 
@@ -181,8 +188,8 @@ def check_special_finder(answer: Any, tokenizers: Mapping[str, Any], texts: list
     For every tokenizer in ``tokenizers`` it is run on two padded batches: ``texts``, then
     :func:`probe_text` above a short text, which puts the mask token and (for a WordPiece vocabulary)
     the unknown-word token inside the text. It must return True exactly where the id is one of
-    ``tokenizer.all_special_ids`` (padding included). Feedback names the kinds of special token that
-    were missed, not the ids.
+    ``tokenizer.all_special_ids`` (padding included); 0/1 numbers pass as flags, other values do not,
+    as in exercise 2. Feedback names the kinds of special token that were missed, not the ids.
     """
     feedback = Feedback("Exercise 3 (finding special tokens in any family)")
     if not callable(answer):
