@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from html import escape
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,14 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from mlm_tutorial.colab import INSTALL_TAG, install_cell_source
 from mlm_tutorial.notebook_tools import (
+    ALT_TEXT_KEY,
+    NO_ALT_TEXT,
     SOLUTION_TAG,
     TABLE_END,
     TABLE_START,
     merge_streams,
     notebook_paths,
+    page_html,
     read_notebook,
     readme_table,
     slide_types,
@@ -171,6 +175,21 @@ def slide_problems(notebook: Any) -> list[str]:
     return problems
 
 
+def figure_problems(notebook: Any) -> list[str]:
+    """Every code cell that draws a figure says in words what it shows (cell metadata ``alt``), so the
+    HTML pages and slides describe it to a screen reader instead of nbconvert's "no description"."""
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        images = [o for o in cell.get("outputs", []) if any(k.startswith("image/") for k in o.get("data", {}))]
+        if cell.cell_type != "code" or not images:
+            continue
+        text = cell.metadata.get(ALT_TEXT_KEY)
+        if not isinstance(text, str) or len(text.split()) < 8:
+            problems.append(f"code cell at {index} draws a figure but has no text alternative: add a sentence or two "
+                            f"on what it shows as the cell's {ALT_TEXT_KEY!r} metadata")
+    return problems
+
+
 _CHECK_CALL = re.compile(r"\b(check_\w+)\(")
 
 
@@ -294,6 +313,10 @@ def test_student_copy_has_no_solutions_or_outputs(notebook: tuple[Path, Any]) ->
     assert nbformat.read(str(path), as_version=4) == nb  # making the copy left the notebook alone
 
 
+def test_figures_are_described(notebook: tuple[Path, Any]) -> None:
+    assert figure_problems(notebook[1]) == []
+
+
 def test_kernel_metadata(notebook: tuple[Path, Any]) -> None:
     kernelspec = notebook[1].metadata.get("kernelspec", {})
     assert (kernelspec.get("name"), kernelspec.get("display_name")) == ("python3", "Python 3")
@@ -324,6 +347,16 @@ def test_slides_have_reveal_sections_and_no_skipped_cells() -> None:
         assert f'id="cell-id={cell.id}"' not in html, f"skipped cell {cell.id} is in the slides"
     for cell in shown:
         assert f'id="cell-id={cell.id}"' in html, f"cell {cell.id} is missing from the slides"
+
+
+def test_pages_and_slides_describe_every_figure() -> None:
+    nb = read_notebook(NOTEBOOKS[0])
+    described = [c.metadata[ALT_TEXT_KEY] for c in nb.cells if ALT_TEXT_KEY in c.metadata]
+    assert len(described) >= 2
+    for html in (page_html(nb), slides_html(nb)):
+        assert NO_ALT_TEXT not in html
+        for text in described:
+            assert f'alt="{escape(text, quote=True)}"' in html
 
 
 # --------------------------------------------------------------------------- the checks find problems
@@ -361,6 +394,16 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     assert any("cell 0" in p for p in slides) and any("A section" in p for p in slides)
     assert any("cell 4 has slide_type '-', the rule says 'subslide'" in p for p in slides)
     assert exercise_problems(nb) == ["solution cell 6 has no answer cell right before it"]
+    assert figure_problems(nb) == []
+    nb.cells[2].outputs.append(new_output("display_data", data={"image/png": "iVBORw0KGgo="}))
+    assert figure_problems(nb) == ["code cell at 2 draws a figure but has no text alternative: add a sentence or "
+                                   "two on what it shows as the cell's 'alt' metadata"]
+    nb.cells[2].metadata[ALT_TEXT_KEY] = "A plot."  # too short to say what it shows
+    assert len(figure_problems(nb)) == 1
+    nb.cells[2].metadata[ALT_TEXT_KEY] = "Line chart of the loss against the step, falling as training goes on."
+    assert figure_problems(nb) == []
+    nb.cells[2].outputs.pop()
+    del nb.cells[2].metadata[ALT_TEXT_KEY]
     assert solution_dependency_problems(nb) == []
     nb.cells.append(new_code_cell("print(answer + 1)\nimport math", execution_count=4))
     assert solution_dependency_problems(nb) == ["cell 7 reads answer, which only solution cell 6 defines"]

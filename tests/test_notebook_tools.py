@@ -20,19 +20,23 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from mlm_tutorial import colab, notebook_tools
 from mlm_tutorial.colab import INSTALL_TAG, REPOSITORY_URL, colab_badge_url, install_cell_source
 from mlm_tutorial.notebook_tools import (
+    ALT_TEXT_KEY,
     CODE_PLACEHOLDER,
     EXTRA_CODE_MARK,
     MARKDOWN_PLACEHOLDER,
+    NO_ALT_TEXT,
     SLIDE_HEIGHT,
     SLIDE_WIDTH,
     TABLE_END,
     TABLE_START,
     NotebookInfo,
     drop_stderr_noise,
+    figure_alt_texts,
     first_code_cell,
     merge_streams,
     notebook_info,
     notebook_paths,
+    page_html,
     readme_table,
     readme_with_table,
     slide_types,
@@ -41,6 +45,7 @@ from mlm_tutorial.notebook_tools import (
     sync_install_cell,
     sync_slide_types,
     tidy_notebook,
+    with_alt_text,
 )
 from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV, project_root
 
@@ -296,6 +301,51 @@ def test_slides_html_refuses_a_template_it_cannot_style(monkeypatch: pytest.Monk
     monkeypatch.setattr(SlidesExporter, "from_notebook_node", lambda self, nb, **kw: ("<html>no head</html>", {}))
     with pytest.raises(ValueError, match="</head>"):
         slides_html(_lesson())
+
+
+# A 1x1 PNG (what matplotlib draws does not matter here, only that each image is told apart by its data).
+_PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+_OTHER_PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+
+def _figures() -> Any:
+    """Three figure cells: described by its cell, by its output's own metadata, and not described."""
+    by_cell = new_code_cell("plot()", execution_count=1, metadata={ALT_TEXT_KEY: 'Bars of "chosen" & <masked> rates.'})
+    by_cell.outputs = [new_output("display_data", data={"image/png": _PIXEL + "\n", "text/plain": "<Figure>"})]
+    by_output = new_code_cell("plot_again()", execution_count=2, metadata={ALT_TEXT_KEY: "the cell's text"})
+    by_output.outputs = [new_output("display_data", data={"image/png": _OTHER_PIXEL},
+                                    metadata={"image/png": {ALT_TEXT_KEY: "the output's own text"}})]
+    silent = new_code_cell("plot_more()", execution_count=3)
+    silent.outputs = [new_output("display_data", data={"image/png": _OTHER_PIXEL[:-4] + "AAA="})]
+    return new_notebook(cells=[new_markdown_cell("# 00 · Figures"), by_cell, by_output, silent])
+
+
+def test_figure_alt_texts_reads_the_output_first_then_the_cell() -> None:
+    texts = figure_alt_texts(_figures())
+    assert texts == {("image/png", _PIXEL): 'Bars of "chosen" & <masked> rates.',
+                     ("image/png", _OTHER_PIXEL): "the output's own text"}
+
+
+def test_with_alt_text_sets_the_description_of_each_image() -> None:
+    notebook = _figures()
+    html = (f'<p><img alt="{NO_ALT_TEXT}" class="x" src="data:image/png;base64,{_PIXEL}\n"/></p>'
+            f'<img src="data:image/png;base64,{_OTHER_PIXEL}">'
+            f'<img alt="{NO_ALT_TEXT}" src="data:image/png;base64,{_OTHER_PIXEL[:-4]}AAA="/>'
+            '<img alt="a logo" src="logo.png"/>')
+    result = with_alt_text(html, notebook)
+    assert 'alt="Bars of &quot;chosen&quot; &amp; &lt;masked&gt; rates." class="x"' in result
+    assert "<img alt=\"the output&#x27;s own text\" src=" in result  # an image without alt gets one
+    assert result.count(NO_ALT_TEXT) == 1  # the undescribed image keeps nbconvert's note
+    assert '<img alt="a logo" src="logo.png"/>' in result  # images not drawn by the notebook are left alone
+    assert with_alt_text(html, new_notebook()) == html
+
+
+def test_exports_describe_the_figures() -> None:
+    notebook = _figures()
+    for html in (page_html(notebook), slides_html(notebook)):
+        assert 'alt="Bars of &quot;chosen&quot; &amp; &lt;masked&gt; rates."' in html
+        assert 'alt="the output&#x27;s own text"' in html
+        assert html.count(NO_ALT_TEXT) == 1, "only the image without a description keeps nbconvert's note"
 
 
 # --------------------------------------------------------------------------- running notebooks

@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,69 @@ def sync_slide_types(notebook: Any) -> bool:
     return changed
 
 
+#: Cell metadata key that holds the text alternative of the figure a code cell draws (the key
+#: nbconvert's classic HTML template reads; its lab and reveal templates, the series' exports, do not).
+ALT_TEXT_KEY = "alt"
+#: The ``alt`` nbconvert gives an image that has none.
+NO_ALT_TEXT = "No description has been provided for this image"
+_IMAGE_TYPES = ("image/png", "image/jpeg")
+_IMG_TAG = re.compile(r"<img\b[^>]*>")
+_IMG_DATA = re.compile(r'\bsrc="data:(image/(?:png|jpeg));base64,([^"]*)"')
+_IMG_ALT = re.compile(r'\salt="[^"]*"')
+
+
+def _image_key(mimetype: str, data: str) -> tuple[str, str]:
+    return mimetype, "".join(str(data).split())
+
+
+def figure_alt_texts(notebook: Any) -> dict[tuple[str, str], str]:
+    """The text alternative of every image in ``notebook``'s outputs, keyed by (mimetype, base64 data).
+
+    An output's own metadata (``{"image/png": {"alt": ...}}``) comes first, then the ``alt`` metadata of
+    the cell that drew it. Images without either are left out.
+    """
+    texts = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            for mimetype in _IMAGE_TYPES:
+                if mimetype not in output.get("data", {}):
+                    continue
+                own = output.get("metadata", {}).get(mimetype, {})
+                text = (own.get(ALT_TEXT_KEY) if isinstance(own, dict) else None) or cell.metadata.get(ALT_TEXT_KEY)
+                if text:
+                    texts[_image_key(mimetype, output["data"][mimetype])] = str(text)
+    return texts
+
+
+def with_alt_text(html: str, notebook: Any) -> str:
+    """``html`` exported from ``notebook`` with every embedded figure's ``alt`` set from
+    :func:`figure_alt_texts`, so a screen reader reads what the figure shows instead of nbconvert's
+    "no description". Images without a text alternative keep what nbconvert gave them.
+    """
+    texts = figure_alt_texts(notebook)
+
+    def described(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        data = _IMG_DATA.search(tag)
+        text = texts.get(_image_key(*data.groups())) if data else None
+        if text is None:
+            return tag
+        alt = f' alt="{escape(text, quote=True)}"'
+        if _IMG_ALT.search(tag):
+            return _IMG_ALT.sub(lambda _: alt, tag, count=1)
+        return tag.replace("<img", "<img" + alt, 1)
+
+    return _IMG_TAG.sub(described, html)
+
+
+def page_html(notebook: Any) -> str:
+    """``notebook`` as one HTML page (nbconvert's lab template) with its figures described."""
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    return with_alt_text(html, notebook)
+
+
 def slides_html(notebook: Any) -> str:
     """``notebook`` as reveal.js slides (one HTML file), in the layout the series' decks use.
 
@@ -220,6 +284,7 @@ def slides_html(notebook: Any) -> str:
 
     exporter = SlidesExporter(reveal_width=str(SLIDE_WIDTH), reveal_height=str(SLIDE_HEIGHT))
     html, _ = exporter.from_notebook_node(notebook)
+    html = with_alt_text(html, notebook)
     if html.count("</head>") != 1:
         raise ValueError("nbconvert's slide template changed: expected one </head> to add the slide style to.")
     return html.replace("</head>", _SLIDE_CSS + "</head>", 1)
@@ -401,14 +466,12 @@ def _execute_source(path: Path, log: Path) -> tuple[Any, str | None]:
 
 def _write_outputs(notebook: Any, name: str, out: Path) -> None:
     import nbformat
-    from nbconvert import HTMLExporter
 
     for sub in ("notebooks", "html", "slides", "student"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     notebook = tidy_notebook(notebook)
     nbformat.write(notebook, str(out / "notebooks" / f"{name}.ipynb"))
-    html, _ = HTMLExporter().from_notebook_node(notebook)
-    (out / "html" / f"{name}.html").write_text(html, encoding="utf-8")
+    (out / "html" / f"{name}.html").write_text(page_html(notebook), encoding="utf-8")
     (out / "slides" / f"{name}.slides.html").write_text(slides_html(notebook), encoding="utf-8")
     nbformat.write(student_copy(notebook), str(out / "student" / f"{name}.ipynb"))
 
