@@ -190,6 +190,23 @@ def figure_problems(notebook: Any) -> list[str]:
     return problems
 
 
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
+_TEX_MATH = re.compile(r"\$\$?[^$\n]+\$\$?")
+
+
+def offline_math_problems(notebook: Any) -> list[str]:
+    """No TeX math in the prose: the HTML pages and slides typeset it with MathJax from a CDN, so without a
+    network it would show as raw TeX. Plain text with Unicode (√, ·, ₁) reads the same everywhere."""
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        found = _TEX_MATH.search(_CODE_SPAN.sub("", cell.source))
+        if found:
+            problems.append(f"markdown cell {index} has TeX math {found.group(0)!r}: write it in plain text")
+    return problems
+
+
 _CHECK_CALL = re.compile(r"\b(check_\w+)\(")
 
 
@@ -317,6 +334,10 @@ def test_figures_are_described(notebook: tuple[Path, Any]) -> None:
     assert figure_problems(notebook[1]) == []
 
 
+def test_prose_reads_the_same_offline(notebook: tuple[Path, Any]) -> None:
+    assert offline_math_problems(notebook[1]) == []
+
+
 def test_kernel_metadata(notebook: tuple[Path, Any]) -> None:
     kernelspec = notebook[1].metadata.get("kernelspec", {})
     assert (kernelspec.get("name"), kernelspec.get("display_name")) == ("python3", "Python 3")
@@ -394,7 +415,11 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     assert any("cell 0" in p for p in slides) and any("A section" in p for p in slides)
     assert any("cell 4 has slide_type '-', the rule says 'subslide'" in p for p in slides)
     assert exercise_problems(nb) == ["solution cell 6 has no answer cell right before it"]
-    assert figure_problems(nb) == []
+    assert figure_problems(nb) == [] and offline_math_problems(nb) == []
+    nb.cells[4].source += " The mean is $0.15\\,n$; `$HOME` and `a$b$c` in code are fine."
+    assert offline_math_problems(nb) == ["markdown cell 4 has TeX math '$0.15\\\\,n$': write it in plain text"]
+    nb.cells[4].source = nb.cells[4].source.replace("$0.15\\,n$", "0.15·n")
+    assert offline_math_problems(nb) == []
     nb.cells[2].outputs.append(new_output("display_data", data={"image/png": "iVBORw0KGgo="}))
     assert figure_problems(nb) == ["code cell at 2 draws a figure but has no text alternative: add a sentence or "
                                    "two on what it shows as the cell's 'alt' metadata"]
