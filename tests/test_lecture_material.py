@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
-from html import escape
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -185,8 +185,8 @@ def figure_problems(notebook: Any) -> list[str]:
             continue
         text = cell.metadata.get(ALT_TEXT_KEY)
         if not isinstance(text, str) or len(text.split()) < 8:
-            problems.append(f"code cell at {index} draws a figure but has no text alternative: add a sentence or two "
-                            f"on what it shows as the cell's {ALT_TEXT_KEY!r} metadata")
+            problems.append(f"cell {index} draws a figure but has no text alternative: add a sentence or two on "
+                            f"what it shows as the cell's {ALT_TEXT_KEY!r} metadata")
     return problems
 
 
@@ -421,8 +421,8 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     nb.cells[4].source = nb.cells[4].source.replace("$0.15\\,n$", "0.15·n")
     assert offline_math_problems(nb) == []
     nb.cells[2].outputs.append(new_output("display_data", data={"image/png": "iVBORw0KGgo="}))
-    assert figure_problems(nb) == ["code cell at 2 draws a figure but has no text alternative: add a sentence or "
-                                   "two on what it shows as the cell's 'alt' metadata"]
+    assert figure_problems(nb) == ["cell 2 draws a figure but has no text alternative: add a sentence or two on "
+                                   "what it shows as the cell's 'alt' metadata"]
     nb.cells[2].metadata[ALT_TEXT_KEY] = "A plot."  # too short to say what it shows
     assert len(figure_problems(nb)) == 1
     nb.cells[2].metadata[ALT_TEXT_KEY] = "Line chart of the loss against the step, falling as training goes on."
