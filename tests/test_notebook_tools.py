@@ -309,21 +309,20 @@ _OTHER_PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ
 
 
 def _figures() -> Any:
-    """Three figure cells: described by its cell, by its output's own metadata, and not described."""
-    by_cell = new_code_cell("plot()", execution_count=1, metadata={ALT_TEXT_KEY: 'Bars of "chosen" & <masked> rates.'})
-    by_cell.outputs = [new_output("display_data", data={"image/png": _PIXEL + "\n", "text/plain": "<Figure>"})]
-    by_output = new_code_cell("plot_again()", execution_count=2, metadata={ALT_TEXT_KEY: "the cell's text"})
-    by_output.outputs = [new_output("display_data", data={"image/png": _OTHER_PIXEL},
-                                    metadata={"image/png": {ALT_TEXT_KEY: "the output's own text"}})]
+    """Three figure cells: two described by their cell's metadata, one not described."""
+    first = new_code_cell("plot()", execution_count=1, metadata={ALT_TEXT_KEY: 'Bars of "chosen" & <masked> rates.'})
+    first.outputs = [new_output("display_data", data={"image/png": _PIXEL + "\n", "text/plain": "<Figure>"})]
+    second = new_code_cell("plot_again()", execution_count=2, metadata={ALT_TEXT_KEY: "the cell's own text"})
+    second.outputs = [new_output("display_data", data={"image/png": _OTHER_PIXEL})]
     silent = new_code_cell("plot_more()", execution_count=3)
     silent.outputs = [new_output("display_data", data={"image/png": _OTHER_PIXEL[:-4] + "AAA="})]
-    return new_notebook(cells=[new_markdown_cell("# 00 · Figures"), by_cell, by_output, silent])
+    return new_notebook(cells=[new_markdown_cell("# 00 · Figures"), first, second, silent])
 
 
-def test_figure_alt_texts_reads_the_output_first_then_the_cell() -> None:
+def test_figure_alt_texts_reads_each_figure_cell() -> None:
     texts = figure_alt_texts(_figures())
     assert texts == {("image/png", _PIXEL): 'Bars of "chosen" & <masked> rates.',
-                     ("image/png", _OTHER_PIXEL): "the output's own text"}
+                     ("image/png", _OTHER_PIXEL): "the cell's own text"}
 
 
 def test_with_alt_text_sets_the_description_of_each_image() -> None:
@@ -334,7 +333,7 @@ def test_with_alt_text_sets_the_description_of_each_image() -> None:
             '<img alt="a logo" src="logo.png"/>')
     result = with_alt_text(html, notebook)
     assert 'alt="Bars of &quot;chosen&quot; &amp; &lt;masked&gt; rates." class="x"' in result
-    assert "<img alt=\"the output&#x27;s own text\" src=" in result  # an image without alt gets one
+    assert "<img alt=\"the cell&#x27;s own text\" src=" in result  # an image without alt gets one
     assert result.count(NO_ALT_TEXT) == 1  # the undescribed image keeps nbconvert's note
     assert '<img alt="a logo" src="logo.png"/>' in result  # images not drawn by the notebook are left alone
     assert with_alt_text(html, new_notebook()) == html
@@ -344,7 +343,7 @@ def test_exports_describe_the_figures() -> None:
     notebook = _figures()
     for html in (page_html(notebook), slides_html(notebook)):
         assert 'alt="Bars of &quot;chosen&quot; &amp; &lt;masked&gt; rates."' in html
-        assert 'alt="the output&#x27;s own text"' in html
+        assert 'alt="the cell&#x27;s own text"' in html
         assert html.count(NO_ALT_TEXT) == 1, "only the image without a description keeps nbconvert's note"
 
 

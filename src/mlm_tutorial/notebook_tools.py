@@ -225,22 +225,17 @@ def _image_key(mimetype: str, data: str) -> tuple[str, str]:
 
 
 def figure_alt_texts(notebook: Any) -> dict[tuple[str, str], str]:
-    """The text alternative of every image in ``notebook``'s outputs, keyed by (mimetype, base64 data).
-
-    An output's own metadata (``{"image/png": {"alt": ...}}``) comes first, then the ``alt`` metadata of
-    the cell that drew it. Images without either are left out.
+    """The text alternative of every image in ``notebook``'s outputs, keyed by (mimetype, base64 data):
+    the ``alt`` metadata of the cell that drew it. Images of cells without one are left out.
     """
-    texts = {}
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            for mimetype in _IMAGE_TYPES:
-                if mimetype not in output.get("data", {}):
-                    continue
-                own = output.get("metadata", {}).get(mimetype, {})
-                text = (own.get(ALT_TEXT_KEY) if isinstance(own, dict) else None) or cell.metadata.get(ALT_TEXT_KEY)
-                if text:
-                    texts[_image_key(mimetype, output["data"][mimetype])] = str(text)
-    return texts
+    return {
+        _image_key(mimetype, output["data"][mimetype]): str(cell.metadata[ALT_TEXT_KEY])
+        for cell in notebook.cells
+        if cell.cell_type == "code" and cell.metadata.get(ALT_TEXT_KEY)
+        for output in cell.get("outputs", [])
+        for mimetype in _IMAGE_TYPES
+        if mimetype in output.get("data", {})
+    }
 
 
 def with_alt_text(html: str, notebook: Any) -> str:

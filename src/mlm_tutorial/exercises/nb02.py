@@ -59,6 +59,12 @@ def check_sep_positions(answer: Any, encoding: Any, tokenizer: Any) -> Feedback:
     )
 
 
+def _not_flags(values: np.ndarray) -> str:
+    """Up to three of the values that are neither 0 nor 1 (False and True count as 0 and 1), or ""."""
+    others = np.unique(values[~np.isin(values, (0, 1))])
+    return ", ".join(str(value) for value in others[:3].tolist())
+
+
 def check_attention_mask(answer: Any, encoding: Any, tokenizer: Any) -> Feedback:
     """Exercise 2: the attention mask rebuilt from ``input_ids`` and ``tokenizer.pad_token_id``.
 
@@ -75,9 +81,8 @@ def check_attention_mask(answer: Any, encoding: Any, tokenizer: Any) -> Feedback
     if got.shape != ids.shape:
         return feedback.bad(f"shape {got.shape} instead of {ids.shape}: one value per position of input_ids.")
     feedback.good(f"shape {got.shape}")
-    if not np.isin(got, (0, 1)).all():
-        others = np.unique(got[~np.isin(got, (0, 1))])
-        shown = ", ".join(str(value) for value in others[:3].tolist())
+    shown = _not_flags(got)
+    if shown:
         return feedback.bad(
             f"the mask holds values other than 0 and 1 (such as {shown}); it needs one 0 or 1 per position: "
             "compare the ids with the padding id."
@@ -159,9 +164,8 @@ def _run_finder(answer: Any, ids: np.ndarray, tokenizer: Any) -> tuple[np.ndarra
         return None, f"the result has shape {shape}, not {ids.shape}; return one flag per position."
     if got.dtype.kind not in _FLAG_KINDS:
         return None, f"the result holds {got.dtype} values; return True/False flags."
-    if got.dtype.kind != "b" and not np.isin(got, (0, 1)).all():
-        others = np.unique(got[~np.isin(got, (0, 1))])
-        shown = ", ".join(str(value) for value in others[:3].tolist())
+    shown = _not_flags(got)
+    if shown:
         return None, (
             f"the result holds values other than True/False or 0/1 (such as {shown}); return one flag per "
             "position, True where the id is a special token."
