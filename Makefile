@@ -28,7 +28,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest
 
-## Rebuild the bundled tokenizers and model from data/news (maintainers; takes up to 15 minutes).
+## Rebuild the bundled tokenizers and models from data/news (maintainers; takes up to 15 minutes).
 assets: $(VENV)/.installed
 	$(PY) -m mlm_tutorial.assets build --out data
 

@@ -1,6 +1,6 @@
 """Helpers shared by the masked language modeling notebook series.
 
-Each module belongs to the notebook that introduces it:
+Each module that a notebook uses belongs to the notebook that introduces it:
 
 - ``mlm_tutorial.setup``, ``mlm_tutorial.resources``, ``mlm_tutorial.paths``, ``mlm_tutorial.colab``:
   every notebook's first cells; where the corpus, tokenizers and models come from (notebook 00).
@@ -12,7 +12,8 @@ Each module belongs to the notebook that introduces it:
 - ``mlm_tutorial.training``: fine-tuning (notebook 04).
 - ``mlm_tutorial.benchmarking``: where the time goes, and the faster path (notebook 05, ``make bench``).
 - ``mlm_tutorial.exercises``: the checkers behind each notebook's exercises.
-- ``mlm_tutorial.assets`` and ``mlm_tutorial.notebook_tools``: ``make assets`` and ``make run``.
+- ``mlm_tutorial.assets``, ``mlm_tutorial.notebook_tools`` and ``mlm_tutorial.preflight``: no notebook uses
+  them; they serve ``make assets``, ``make run`` and the checks before the first install.
 
 Importing the package does no work: TensorFlow is imported only by the modules that need it.
 """

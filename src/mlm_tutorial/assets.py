@@ -341,7 +341,7 @@ def write_card(folder: Path, family: str, recipe: ModelRecipe, results: dict[str
 
 A {recipe.layers}-layer {kind} (hidden size {recipe.hidden_size}, {recipe.heads} attention heads, feed-forward
 {recipe.intermediate_size}, vocabulary {results["vocab_size"]:,}, {results["parameters"]:,} parameters) pretrained from
-scratch with masked language modeling by this project's `make assets` (`python -m mlm_tutorial.assets build`).
+scratch with masked language modeling by this project's `make assets` (`python -m mlm_tutorial.assets build --out data`).
 It stands in for {stands_in_for} when the Hugging Face Hub cannot be reached, so that the notebooks still
 show a model that has learned something.
 

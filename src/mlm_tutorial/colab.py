@@ -1,8 +1,8 @@
 """The first code cell of every notebook: install the pinned stack, but only on Google Colab.
 
 Introduced in notebook 00. The repository URL lives here and nowhere else: the install cell of
-each notebook and the README's "Open in Colab" badges are generated from it by
-``python -m mlm_tutorial.notebook_tools sync`` and checked by the tests.
+each notebook is generated from it by ``python -m mlm_tutorial.notebook_tools sync``, the README's
+"Open in Colab" badges by ``python -m mlm_tutorial.notebook_tools readme``, and the tests check both.
 """
 
 from __future__ import annotations
