@@ -217,6 +217,38 @@ def test_plan_training_counts_steps():
         T.plan_training(90, 16, 12, 3.0)
 
 
+def test_plan_training_cuts_epochs_to_max_steps():
+    uncut = T.plan_training(90, 16, 12, 3e-4, max_steps=60)  # 5 steps per epoch: 60 steps fit exactly
+    assert (uncut.epochs, uncut.total_steps, uncut.epochs_asked) == (12, 60, 12)
+    assert "asked for" not in uncut.describe()
+    cut = T.plan_training(90, 16, 12, 3e-4, max_steps=23)
+    assert (cut.epochs, cut.total_steps, cut.warmup_steps, cut.epochs_asked) == (4, 20, 2, 12)
+    assert "4 epochs = 20 steps (12 asked for, cut to respect max_steps)" in cut.describe()
+    assert T.plan_training(90, 16, 12, 3e-4, max_steps=3).total_steps == 5  # never less than one epoch
+    with pytest.raises(ValueError, match="max_steps must be at least 1"):
+        T.plan_training(90, 16, 12, 3e-4, max_steps=0)
+
+
+def test_quick_profile_keeps_the_bundled_run_and_caps_a_large_corpus():
+    quick = T.PROFILES["quick"]
+    bundled = T.plan_training(181, quick.batch_size, quick.epochs, 1e-3, max_steps=quick.max_steps)
+    assert (bundled.epochs, bundled.total_steps) == (20, 220)  # notebook 04's run with the bundled corpus
+    large = T.plan_training(1075, quick.batch_size, quick.epochs, 5e-5, max_steps=quick.max_steps)
+    assert large.total_steps <= quick.max_steps and large.epochs == quick.max_steps // large.steps_per_epoch
+    assert T.PROFILES["full"].max_steps is None
+
+
+def test_peak_learning_rate_depends_on_the_model_size():
+    for profile in T.PROFILES.values():
+        assert T.peak_learning_rate(profile, 866_360) == T.SMALL_MODEL_LEARNING_RATE  # the bundled models
+        assert T.peak_learning_rate(profile, 66_362_880) == profile.learning_rate <= 1e-4  # distilbert-base
+    assert T.peak_learning_rate(T.PROFILES["quick"], T.SMALL_MODEL_PARAMETERS) == 5e-5
+    with pytest.raises(TypeError, match="RunProfile"):
+        T.peak_learning_rate("quick", 866_360)
+    with pytest.raises(ValueError, match="parameters must be at least 1"):
+        T.peak_learning_rate(T.PROFILES["quick"], 0)
+
+
 def test_schedule_warms_up_then_decays_to_zero():
     schedule = T.make_schedule(1e-3, total_steps=100, warmup_steps=10)
     values = T.schedule_values(schedule)

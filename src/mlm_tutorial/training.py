@@ -2,7 +2,8 @@
 
 Introduced in notebook 04. The pieces, in the order the notebook uses them:
 
-- run profiles (:func:`get_profile`): ``quick`` for a CPU in under a minute, ``full`` for a GPU;
+- run profiles (:func:`get_profile`, :func:`peak_learning_rate`): ``quick`` for a CPU (under a minute with the
+  bundled model), ``full`` for a GPU;
 - data (:func:`domain_chunks`, :func:`training_dataset`, :func:`evaluation_dataset`): packed chunks,
   fresh masks every step that are still reproducible, fixed masks for evaluation;
 - the learning-rate plan (:func:`plan_training`, :func:`make_schedule`, :func:`make_optimizer`):
@@ -44,14 +45,27 @@ PROFILE_ENV = "MLM_TUTORIAL_PROFILE"
 # --------------------------------------------------------------------------- run profiles
 
 
+#: A model with fewer parameters than this is one of the series' small bundled models (under a million
+#: parameters); a bigger one is a full-size pretrained checkpoint (distilbert-base-uncased: 66 million).
+SMALL_MODEL_PARAMETERS = 10_000_000
+#: Peak learning rate for a small model: it is small and has seen little text, so it takes large steps.
+SMALL_MODEL_LEARNING_RATE = 1e-3
+
+
 @dataclass(frozen=True)
 class RunProfile:
-    """How big a fine-tuning run is: data sizes, schedule and what it is meant to run on."""
+    """How big a fine-tuning run is: data sizes, schedule and what it is meant to run on.
+
+    ``learning_rate`` is the peak for a full-size pretrained checkpoint; :func:`peak_learning_rate`
+    gives a small model ``SMALL_MODEL_LEARNING_RATE`` instead. ``max_steps`` caps a run on a large
+    corpus: the number of epochs is cut until the run fits (at least one epoch).
+    """
 
     name: str
     chunk_size: int
     batch_size: int
     epochs: int
+    max_steps: int | None
     learning_rate: float
     warmup_ratio: float
     weight_decay: float
@@ -66,13 +80,14 @@ class RunProfile:
 
 PROFILES: dict[str, RunProfile] = {
     "quick": RunProfile(
-        name="quick", chunk_size=128, batch_size=16, epochs=20, learning_rate=1e-3, warmup_ratio=0.1,
-        weight_decay=0.01, max_eval_chunks=64,
-        expected_time="under a minute of training on 2 CPU cores (bundled bert-mini-news)",
+        name="quick", chunk_size=128, batch_size=16, epochs=20, max_steps=220, learning_rate=5e-5,
+        warmup_ratio=0.1, weight_decay=0.01, max_eval_chunks=64,
+        expected_time="under a minute of training on 2 CPU cores with the bundled bert-mini-news, "
+                      "roughly 10 minutes with distilbert-base-uncased",
     ),
     "full": RunProfile(
-        name="full", chunk_size=128, batch_size=32, epochs=4, learning_rate=5e-5, warmup_ratio=0.1,
-        weight_decay=0.01, max_eval_chunks=200,
+        name="full", chunk_size=128, batch_size=32, epochs=4, max_steps=None, learning_rate=5e-5,
+        warmup_ratio=0.1, weight_decay=0.01, max_eval_chunks=200,
         expected_time="about 5-10 minutes on one Colab T4 GPU, downloads included (distilbert-base-uncased)",
     ),
 }
@@ -90,6 +105,19 @@ def get_profile(name: str | None = None) -> RunProfile:
             f"choose one of {sorted(PROFILES)}."
         )
     return PROFILES[name]
+
+
+def peak_learning_rate(profile: RunProfile, parameters: int) -> float:
+    """The peak learning rate for fine-tuning a model of ``parameters`` parameters with ``profile``.
+
+    Introduced in notebook 04. A full-size pretrained checkpoint gets the profile's ``learning_rate``
+    (5e-5, in the range BERT's authors fine-tuned with); a model under ``SMALL_MODEL_PARAMETERS``, such
+    as the series' bundled ones, gets ``SMALL_MODEL_LEARNING_RATE``.
+    """
+    if not isinstance(profile, RunProfile):
+        raise TypeError(f"profile must be a RunProfile from get_profile(), got {type(profile).__name__}.")
+    parameters = _check_int("parameters", parameters, 1)
+    return SMALL_MODEL_LEARNING_RATE if parameters < SMALL_MODEL_PARAMETERS else profile.learning_rate
 
 
 # --------------------------------------------------------------------------- data
@@ -302,6 +330,7 @@ class TrainPlan:
     warmup_steps: int
     learning_rate: float
     checkpoint_every: int
+    epochs_asked: int
 
     @property
     def warmup_fraction(self) -> float:
@@ -313,21 +342,26 @@ class TrainPlan:
         return self.total_steps // self.checkpoint_every
 
     def describe(self) -> str:
+        cut = f" ({self.epochs_asked} asked for, cut to respect max_steps)" if self.epochs < self.epochs_asked else ""
         return (f"{self.train_rows} chunks / batch {self.batch_size} = {self.steps_per_epoch} steps per epoch; "
-                f"{self.epochs} epochs = {self.total_steps} steps\n"
+                f"{self.epochs} epochs = {self.total_steps} steps{cut}\n"
                 f"warm-up: {self.warmup_steps} steps = {self.warmup_fraction:.0%} of training, then linear decay to 0\n"
                 f"peak learning rate {self.learning_rate:g}; checkpoint every {self.checkpoint_every} steps")
 
 
 def plan_training(train_rows: int, batch_size: int, epochs: int, learning_rate: float,
-                  warmup_ratio: float = 0.1, checkpoint_every: int | None = None) -> TrainPlan:
+                  warmup_ratio: float = 0.1, checkpoint_every: int | None = None,
+                  max_steps: int | None = None) -> TrainPlan:
     """Count the steps of a run and place the warm-up, refusing a warm-up that never ends.
 
     ``warmup_steps = round(warmup_ratio * total_steps)``; ``checkpoint_every`` defaults to one epoch
-    and must divide the total number of steps.
+    and must divide the total number of steps. With ``max_steps``, ``epochs`` is cut to the most
+    whole epochs that fit in ``max_steps`` steps (at least one).
     """
     per_epoch = steps_per_epoch(train_rows, batch_size)
-    epochs = _check_int("epochs", epochs, 1)
+    asked = epochs = _check_int("epochs", epochs, 1)
+    if max_steps is not None:
+        epochs = max(1, min(epochs, _check_int("max_steps", max_steps, 1) // per_epoch))
     total = per_epoch * epochs
     if isinstance(warmup_ratio, bool) or not isinstance(warmup_ratio, (int, float)):
         raise TypeError(f"warmup_ratio must be a number in [0, 1), got {warmup_ratio!r}.")
@@ -342,7 +376,8 @@ def plan_training(train_rows: int, batch_size: int, epochs: int, learning_rate: 
             f"checkpoint_every={every} does not divide the {total} training steps; use a divisor of {total} "
             f"such as {per_epoch} (one epoch)."
         )
-    return TrainPlan(int(train_rows), int(batch_size), epochs, per_epoch, total, warmup, float(learning_rate), every)
+    return TrainPlan(int(train_rows), int(batch_size), epochs, per_epoch, total, warmup, float(learning_rate), every,
+                     asked)
 
 
 def _check_learning_rate(learning_rate: Any) -> None:
