@@ -216,7 +216,7 @@ ALT_TEXT_KEY = "alt"
 NO_ALT_TEXT = "No description has been provided for this image"
 _IMAGE_TYPES = ("image/png", "image/jpeg")
 _IMG_TAG = re.compile(r"<img\b[^>]*>")
-_IMG_DATA = re.compile(r'\bsrc="data:(image/(?:png|jpeg));base64,([^"]*)"')
+_IMG_DATA = re.compile(r'\bsrc="data:(' + "|".join(map(re.escape, _IMAGE_TYPES)) + r');base64,([^"]*)"')
 _IMG_ALT = re.compile(r'\salt="[^"]*"')
 
 
