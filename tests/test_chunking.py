@@ -89,7 +89,15 @@ def test_non_string_row(bert_tokenizer: Any) -> None:
         chunk_texts(["fine", None, "fine"], bert_tokenizer)
 
 
-@pytest.mark.parametrize("chunk_size", [4, 7, 0, -8, True, 64.0, "64"])
+def test_numpy_integer_chunk_size(articles: list[str], bert_tokenizer: Any) -> None:
+    expected = chunk_texts(articles, bert_tokenizer, chunk_size=32)
+    for size in np.array([32, 64]):  # looping over an array gives np.int64, not int
+        got = chunk_texts(articles, bert_tokenizer, chunk_size=size)
+        assert got.shape[1] == size and isinstance(got.shape[1], int)
+    np.testing.assert_array_equal(chunk_texts(articles, bert_tokenizer, chunk_size=np.int32(32)), expected)
+
+
+@pytest.mark.parametrize("chunk_size", [4, 7, 0, -8, True, np.bool_(True), np.int64(7), 64.0, "64"])
 def test_bad_chunk_size(articles: list[str], bert_tokenizer: Any, chunk_size: Any) -> None:
     with pytest.raises(ValueError, match="chunk_size must be an int of at least 8"):
         chunk_texts(articles, bert_tokenizer, chunk_size=chunk_size)

@@ -34,8 +34,9 @@ def chunk_texts(texts: Sequence[str] | Iterable[str], tokenizer: Any, chunk_size
     for index, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"texts[{index}] is {text!r} ({type(text).__name__}), not a string. Drop or fix that row.")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 8:
+    if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 8:
         raise ValueError(f"chunk_size must be an int of at least 8, got {chunk_size!r}.")
+    chunk_size = int(chunk_size)  # a NumPy integer, e.g. from looping over np.array([64, 128]), works too
     limit = getattr(tokenizer, "model_max_length", None)
     if isinstance(limit, int) and limit < 10**6 and chunk_size > limit:
         raise ValueError(f"chunk_size {chunk_size} is above the tokenizer's model_max_length {limit}; use at most {limit}.")
