@@ -3,6 +3,7 @@ tokenizer families (WordPiece and byte-level BPE), eagerly, in ``tf.function`` a
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -511,3 +512,77 @@ def test_seed_beyond_64_bits_and_a_bad_whole_word_flag_are_refused(bert_tokenize
         mask_tokens([[101, 2000, 102]], bert_tokenizer, seed=2**64)
     with pytest.raises(TypeError, match="whole_word must be True or False"):
         mask_tokens([[101, 2000, 102]], bert_tokenizer, whole_word="yes")
+
+
+# --------------------------------------------------------------------------- the split, the random draw, other vocabularies
+
+
+def test_bert_split_is_80_10_10_as_in_the_paper_not_just_as_the_module_constant(bert_tokenizer: Any) -> None:
+    # test_masking compares the shares with masking.BERT_SPLIT, so a wrong constant would pass there.
+    # The numbers come from the BERT paper: of the chosen tokens 80% [MASK], 10% random, 10% unchanged.
+    ids = np.tile(np.arange(1000, 1500, dtype=np.int64), (40, 1))  # 20,000 ordinary tokens
+    masked, labels = mask_tokens(ids, bert_tokenizer, mlm_probability=0.5, seed=31)
+    chosen = labels.numpy() != IGNORE_INDEX
+    after, before = masked.numpy()[chosen], ids[chosen]
+    k = int(chosen.sum())
+    to_mask = after == bert_tokenizer.mask_token_id
+    kept = after == before  # a random draw of the token itself (p = 1/~2900) counts here: negligible
+    random = ~to_mask & ~kept
+    for name, share, want in (("[MASK]", to_mask.mean(), 0.8), ("random", random.mean(), 0.1),
+                              ("unchanged", kept.mean(), 0.1)):
+        assert abs(share - want) < 4 * binomial_se(want, k), (name, share, want)
+
+
+def test_every_ordinary_token_can_be_the_random_replacement(tokenizer: Any) -> None:
+    # An exclusive upper bound used as inclusive (maxval=len - 1) would never draw the last id.
+    info = vocabulary_info(tokenizer)
+    ids = np.tile(info.random_ids[:1000], (600, 1))  # 600,000 ordinary tokens
+    masked, labels = mask_tokens(ids, tokenizer, mlm_probability=0.98, seed=5)
+    masked, chosen = masked.numpy(), labels.numpy() != IGNORE_INDEX
+    replaced = masked[chosen & (masked != tokenizer.mask_token_id) & (masked != ids)]
+    # about 0.98 * 0.1 * 600,000 = 58,800 random draws over ~2,900 ids: ~20 per id, so every id
+    # appears unless one can never be drawn (chance of a miss otherwise about 2,900 * e**-20)
+    assert len(replaced) > 50_000
+    assert set(np.unique(replaced).tolist()) == set(info.random_ids.tolist())
+
+
+def test_vocabulary_info_follows_a_tokenizer_grown_in_place(bert_tokenizer: Any) -> None:
+    grown = copy.deepcopy(bert_tokenizer)  # never change the shared session tokenizer
+    before = vocabulary_info(grown)
+    grown.add_tokens(["zzzquux"])  # the same object, one token more
+    after = vocabulary_info(grown)
+    new_id = grown.convert_tokens_to_ids("zzzquux")
+    assert after.size == before.size + 1 == len(grown)
+    assert new_id in after.random_ids
+    masked, labels = mask_tokens([[grown.cls_token_id, new_id, grown.sep_token_id]], grown, seed=1)
+    assert masked.shape == labels.shape == (1, 3)
+
+
+@pytest.fixture(scope="module")
+def sentencepiece_style_tokenizer() -> Any:
+    """A tiny in-memory tokenizer whose pieces mark word starts with SentencePiece's "▁"."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "<unk>": 1, "<s>": 2, "</s>": 3, "<mask>": 4,
+             "▁the": 5, "▁cat": 6, "s": 7, "▁sat": 8, "ting": 9, "▁on": 10, "▁mat": 11}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
+                                   bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
+                                   mask_token="<mask>")
+
+
+def test_sentencepiece_word_start_marker_is_recognised(sentencepiece_style_tokenizer: Any) -> None:
+    tok = sentencepiece_style_tokenizer
+    info = vocabulary_info(tok)
+    the, cat, s, sat, ting, start = tok.convert_tokens_to_ids(["▁the", "▁cat", "s", "▁sat", "ting", "<s>"])
+    assert info.continues_word[[the, cat, s, sat, ting, start]].tolist() == [False, False, True, False, True, False]
+    # whole-word masking: "▁cat s" and "▁sat ting" go together, but different words are drawn apart
+    row = [start, the, cat, s, sat, ting, tok.sep_token_id]
+    separate = 0
+    for seed in range(40):
+        _, labels = mask_tokens([row], tok, mlm_probability=0.5, seed=seed, whole_word=True)
+        chosen = labels.numpy()[0] != IGNORE_INDEX
+        assert chosen[2] == chosen[3] and chosen[4] == chosen[5], seed
+        separate += int(not (chosen[1] == chosen[2] == chosen[4]))
+    assert separate > 0, "the three words were always chosen together: they were treated as one word"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import types
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from mlm_tutorial import tokenizing
 from mlm_tutorial.tokenizing import (
     Throughput,
     as_text_list,
@@ -270,3 +274,30 @@ def test_measure_throughput_counts_every_token(tokenizer):
 def test_measure_throughput_validates(tokenizer, kwargs):
     with pytest.raises(ValueError):
         measure_throughput(TEXTS, tokenizer, **kwargs)
+
+
+def test_a_0d_numpy_string_is_one_text_not_its_characters(bert_tokenizer: Any) -> None:
+    text = np.array("markets rose")  # what np.asarray gives for a single string
+    assert text.ndim == 0
+    assert as_text_list(text) == ["markets rose"]
+    assert tuple(tokenize_to_tf(text, bert_tokenizer, max_length=8)["input_ids"].shape) == (1, 8)
+
+
+def test_measure_throughput_reports_the_fastest_run(bert_tokenizer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One start and one stop reading per run: the runs take 5 s, 1 s and 3 s.
+    readings = iter([0.0, 5.0, 10.0, 11.0, 20.0, 23.0])
+    monkeypatch.setattr(tokenizing, "time", types.SimpleNamespace(perf_counter=lambda: next(readings)))
+    result = measure_throughput(["markets rose", "oil prices fell"], bert_tokenizer, batch_size=2, repeats=3)
+    assert result.seconds == pytest.approx(1.0)
+
+
+def test_tokenizer_without_padding_token_gets_the_tutorials_message() -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    from mlm_tutorial.resources import bundled_tokenizer_dir
+
+    plain = PreTrainedTokenizerFast(tokenizer_file=str(bundled_tokenizer_dir("roberta") / "tokenizer.json"))
+    assert plain.pad_token_id is None
+    with pytest.raises(ValueError, match="has no padding token") as caught:
+        tokenize_to_tf(["markets rose"], plain, max_length=8)
+    assert "tokenizer.pad_token = tokenizer.eos_token" in str(caught.value)
