@@ -9,8 +9,17 @@ import numpy as np
 import pytest
 
 from mlm_tutorial.chunking import chunk_texts
-from mlm_tutorial.evaluation import MaskedLMScore, fixed_masks, masked_lm_score, unigram_baseline
+from mlm_tutorial.evaluation import (
+    MaskedLMScore,
+    fixed_masks,
+    masked_lm_score,
+    masked_sentences,
+    perplexity_by_category,
+    unigram_baseline,
+)
 from mlm_tutorial.masking import IGNORE_INDEX
+from mlm_tutorial.tokenizing import tokenize_to_tf
+from mlm_tutorial.training import category_chunks
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +151,73 @@ def test_unigram_baseline_errors(bert_tokenizer: Any) -> None:
         unigram_baseline(np.array([101, 102, 0]), np.array([[2000]]), bert_tokenizer)
     with pytest.raises(TypeError, match="train_ids must hold integer token ids"):
         unigram_baseline(train.astype(float), np.array([[2000]]), bert_tokenizer)
+
+
+# --------------------------------------------------------------------------- padded rows, bad ids, seeds, templates
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def test_masked_lm_score_ignores_padding_of_padded_rows(mlm_model: Any, bert_tokenizer: Any) -> None:
+    """Padded rows (not packed chunks) must be scored with padding masked out of the attention."""
+    texts = ["oil prices rose", "the bank said its profits for the year would rise sharply"]
+    encoding = tokenize_to_tf(texts, bert_tokenizer, max_length=16)
+    ids = encoding["input_ids"].numpy()
+    attention = encoding["attention_mask"].numpy()
+    assert (attention == 0).any()  # the first row is padded
+    masked, labels = ids.copy(), np.full_like(ids, IGNORE_INDEX)
+    for row, position in ((0, 2), (1, 3), (1, 7)):
+        labels[row, position] = ids[row, position]
+        masked[row, position] = bert_tokenizer.mask_token_id
+
+    def loss_with(mask: np.ndarray) -> float:
+        log_probs = _log_softmax(mlm_model(input_ids=masked, attention_mask=mask, training=False).logits.numpy())
+        where = labels != IGNORE_INDEX
+        return float(-log_probs[where][np.arange(where.sum()), labels[where]].mean())
+
+    expected, unmasked = loss_with(attention), loss_with(np.ones_like(attention))
+    assert abs(expected - unmasked) > 1e-3  # padding does change the numbers, so the check below means something
+    score = masked_lm_score(mlm_model, masked, labels)
+    assert score.masked_tokens == 3
+    assert score.loss == pytest.approx(expected, rel=1e-4)
+
+
+def test_masked_lm_score_refuses_ids_equal_to_the_vocabulary_size(mlm_model: Any) -> None:
+    vocab = mlm_model.config.vocab_size
+    ids = np.array([[101, 2000, 103, 2001, 102]])
+    labels = np.full_like(ids, IGNORE_INDEX)
+    labels[0, 2] = 2002
+    with pytest.raises(ValueError, match=rf"masked_ids holds id {vocab}, outside the model's vocabulary"):
+        masked_lm_score(mlm_model, np.where(ids == 2001, vocab, ids), labels)
+    with pytest.raises(ValueError, match=rf"labels holds id {vocab}, outside the model's vocabulary"):
+        masked_lm_score(mlm_model, ids, np.where(labels == 2002, vocab, labels))
+
+
+def test_unigram_baseline_guesses_the_training_mode_not_the_test_mode(bert_tokenizer: Any) -> None:
+    a, b = 2000, 2001
+    train = np.array([a, a, a, b])  # a is the most frequent training token
+    labels = np.array([[b, b, a, IGNORE_INDEX]])  # b is the most frequent masked token
+    score = unigram_baseline(train, labels, bert_tokenizer)
+    assert score.accuracy == pytest.approx(1 / 3)  # the guess "a" is right once, never peeking at the labels
+    vocab = len(bert_tokenizer)
+    expected = -(2 * math.log(2 / (4 + vocab)) + math.log(4 / (4 + vocab))) / 3
+    assert score.loss == pytest.approx(expected)
+
+
+def test_perplexity_by_category_uses_the_seed_it_is_given(mlm_model: Any, bert_tokenizer: Any,
+                                                          news_corpus: Any) -> None:
+    rows = {"sport": category_chunks(news_corpus, bert_tokenizer, "test", chunk_size=32, max_chunks=3)["sport"]}
+    scores = perplexity_by_category(mlm_model, bert_tokenizer, rows, seed=99)
+    expected = masked_lm_score(mlm_model, *fixed_masks(rows["sport"], bert_tokenizer, seed=99))
+    default = masked_lm_score(mlm_model, *fixed_masks(rows["sport"], bert_tokenizer))
+    assert expected.loss != default.loss  # the seed matters on these rows
+    assert scores["sport"] == expected
+
+
+def test_masked_sentences_refuse_two_placeholders(bert_tokenizer: Any) -> None:
+    with pytest.raises(ValueError, match=r"templates\[0\].*exactly once"):
+        masked_sentences(["the {mask} rose and the {mask} fell ."], bert_tokenizer)

@@ -230,3 +230,31 @@ def test_plot_attention_mask_draws_the_mask(batch):
     plt.close("all")
     with pytest.raises(ValueError, match="attention_mask"):
         plot_attention_mask({"input_ids": [[1, 2]]})
+
+
+def test_special_positions_flags_unknown_and_mask_tokens(bert_tokenizer, roberta_tokenizer):
+    for tok in (bert_tokenizer, roberta_tokenizer):
+        ids = [tok.cls_token_id, tok.unk_token_id, 500, tok.mask_token_id, tok.sep_token_id, tok.pad_token_id]
+        assert special_positions(ids, tok).tolist() == [True, True, False, True, True, True]
+
+
+def test_batch_layout_names_the_row_with_a_wrong_attention_mask(bert_tokenizer):
+    batch = tokenize_to_tf(["bank lifts profit forecast", "retail sales fall for a second month", "oil slips"],
+                           bert_tokenizer, max_length=12)
+    attention = batch["attention_mask"].numpy().copy()
+    attention[2, :] = 1  # row 2 attends to its padding
+    layout = batch_layout({"input_ids": batch["input_ids"], "attention_mask": attention}, bert_tokenizer)
+    assert not layout.mask_matches_padding
+    assert any(p.startswith("row(s) [2] have an attention_mask") for p in layout.problems), layout.problems
+
+
+def test_batch_layout_reports_a_row_of_padding_only(bert_tokenizer):
+    batch = tokenize_to_tf(["bank lifts profit forecast", "oil slips"], bert_tokenizer, max_length=8)
+    ids = batch["input_ids"].numpy().copy()
+    attention = batch["attention_mask"].numpy().copy()
+    ids[1, :] = bert_tokenizer.pad_token_id
+    attention[1, :] = 0
+    layout = batch_layout({"input_ids": ids, "attention_mask": attention}, bert_tokenizer)
+    assert not layout.ok and layout.padding_fills_rest and layout.mask_matches_padding
+    assert not layout.starts_with_cls and not layout.ends_with_sep
+    assert layout.text_lengths.tolist() == [int(attention[0].sum()), 0]

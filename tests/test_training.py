@@ -652,3 +652,95 @@ def test_plots():
         T.plot_schedule([], 1)
     with pytest.raises(ValueError, match="history"):
         T.plot_loss_curves({"val": [1.0]}, 5)
+
+
+# --------------------------------------------------------------------------- warm-up rounding, schedule ends, loss weighting, resuming
+
+
+def test_plan_training_rounds_the_warmup_to_the_nearest_step():
+    # 15 steps (one epoch of 15 batches of 1): 25% is 3.75 steps -> 4; 10% is 1.5 steps -> 2 (round half to even).
+    assert T.plan_training(15, 1, 1, 1e-3, warmup_ratio=0.25).warmup_steps == 4
+    assert T.plan_training(15, 1, 1, 1e-3, warmup_ratio=0.08).warmup_steps == 1  # 1.2 steps -> 1
+    assert T.plan_training(15, 1, 1, 1e-3, warmup_ratio=0.1).warmup_steps == 2
+
+
+@pytest.mark.parametrize("rows, batch, epochs, ratio", [(10, 1, 1, 0.96), (12, 4, 1, 0.9), (16, 16, 2, 0.9)])
+def test_plan_training_never_plans_a_warmup_as_long_as_training(rows, batch, epochs, ratio):
+    plan = T.plan_training(rows, batch, epochs, 1e-3, warmup_ratio=ratio)
+    assert round(ratio * plan.total_steps) >= plan.total_steps  # the ratio alone would round up to the whole run
+    assert plan.warmup_steps == plan.total_steps - 1
+    values = T.schedule_values(T.schedule_for(plan), plan.total_steps)
+    assert max(values) == pytest.approx(1e-3) and values[-1] < 1e-3
+
+
+def test_one_full_batch_is_enough_for_an_epoch():
+    assert T.steps_per_epoch(16, 16) == 1
+    plan = T.plan_training(16, 16, 3, 1e-3)
+    assert (plan.steps_per_epoch, plan.total_steps) == (1, 3)
+
+
+def test_schedule_refuses_a_warmup_as_long_as_training():
+    with pytest.raises(ValueError, match=r"warmup_steps \(10\) must be smaller than total_steps \(10\)"):
+        T.make_schedule(1e-3, total_steps=10, warmup_steps=10)
+    T.make_schedule(1e-3, total_steps=10, warmup_steps=9)  # one step of decay is allowed
+
+
+def test_schedule_stays_at_zero_after_the_last_step():
+    """Training past ``total_steps`` (fit called again) must not get a negative learning rate."""
+    schedule = T.make_schedule(1e-3, total_steps=20, warmup_steps=2)
+    after = np.asarray(schedule(tf.range(20, 40)), dtype=np.float64)
+    np.testing.assert_array_equal(after, np.zeros(20))
+
+
+def test_training_loss_is_the_mean_over_all_masked_tokens_of_the_epoch(tokenizer, business):
+    model = tiny_model("bert", tokenizer)
+    batches = list(T.training_dataset(business.train_rows[:8], tokenizer, 4, 2, seed=3))
+    counts = [int(np.sum(b["labels"].numpy() != IGNORE_INDEX)) for b in batches]
+    assert counts[0] != counts[1]  # otherwise the token-weighted mean equals the mean of batch means
+    # The stock model's loss is the mean over a batch's masked tokens; weight each batch by its count.
+    means = [float(model(input_ids=b["input_ids"], labels=b["labels"], training=False).loss[0]) for b in batches]
+    expected = sum(m * c for m, c in zip(means, counts)) / sum(counts)
+    trainer = T.build_trainer(model, tf_keras.optimizers.SGD(0.0))  # a zero step: the weights stay as they are
+    history = trainer.fit(T.training_dataset(business.train_rows[:8], tokenizer, 4, 2, seed=3), epochs=1,
+                          steps_per_epoch=2, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
+    assert abs(expected - sum(means) / 2) > 1e-6 * expected  # the plain mean of batch means would differ
+
+
+def test_masks_are_fresh_at_every_step_within_an_epoch(tokenizer, business):
+    batches = list(T.training_dataset(business.train_rows[:12], tokenizer, 4, 3, seed=7))  # one epoch
+    patterns = [b["labels"].numpy() != IGNORE_INDEX for b in batches]
+    assert not np.array_equal(patterns[0], patterns[1]) and not np.array_equal(patterns[1], patterns[2])
+
+
+def test_checkpoints_of_a_run_with_another_length_are_not_restored(tmp_path, tokenizer, capsys):
+    model = tiny_model("bert", tokenizer)
+    optimizer = T.make_optimizer(1e-3)
+    first = T.CheckpointKeeper(tmp_path, model, optimizer, total_steps=4, every=2, verbose=False)
+    assert first.restore() == 0
+    optimizer.iterations.assign(2)
+    first.save()
+    assert first.latest_step() == 2
+    longer = T.CheckpointKeeper(tmp_path, model, T.make_optimizer(1e-3), total_steps=8, every=2)
+    assert longer.restore() == 0  # same run_config, but a run of 8 steps is not the run of 4 that was cut
+    assert "other settings" in capsys.readouterr().out
+    same = T.CheckpointKeeper(tmp_path, model, T.make_optimizer(1e-3), total_steps=8, every=2, verbose=False)
+    assert same.restore() == 0 and same.latest_step() is None
+
+
+def test_fit_mlm_counts_only_the_tokens_it_trained_on_and_checks_the_start(tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 2, 1e-3)  # 2 steps per epoch, 4 steps
+    model = tiny_model("bert", tokenizer)
+    optimizer = T.make_optimizer(T.schedule_for(plan))
+    trainer = T.build_trainer(model, optimizer)
+    optimizer.iterations.assign(2)  # the optimizer already made the first epoch's steps
+    result = T.fit_mlm(trainer, plan, rows, tokenizer, verbose=0)
+    assert (result.start_step, result.end_step, result.epochs_run) == (2, 4, 1)
+    assert result.tokens == 2 * 4 * rows.shape[1]
+
+    other = T.make_optimizer(T.schedule_for(plan))
+    misaligned = T.build_trainer(tiny_model("bert", tokenizer), other)
+    other.iterations.assign(1)
+    with pytest.raises(ValueError, match="at step 1, not at a multiple of checkpoint_every=2"):
+        T.fit_mlm(misaligned, plan, rows, tokenizer, verbose=0)

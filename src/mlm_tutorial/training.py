@@ -354,7 +354,9 @@ def plan_training(train_rows: int, batch_size: int, epochs: int, learning_rate: 
                   max_steps: int | None = None) -> TrainPlan:
     """Count the steps of a run and place the warm-up, refusing a warm-up that never ends.
 
-    ``warmup_steps = round(warmup_ratio * total_steps)``; ``checkpoint_every`` defaults to one epoch
+    ``warmup_steps = round(warmup_ratio * total_steps)``, at most ``total_steps - 1`` so that at least the
+    last step decays (a ratio close to 1 on a short run would otherwise round up to the whole run);
+    ``checkpoint_every`` defaults to one epoch
     and must divide the total number of steps. With ``max_steps``, ``epochs`` is cut to the most
     whole epochs that fit in ``max_steps`` steps (at least one).
     """
@@ -369,7 +371,7 @@ def plan_training(train_rows: int, batch_size: int, epochs: int, learning_rate: 
         raise ValueError(f"warmup_ratio must be in [0, 1) so that warm-up ends before training does, got {warmup_ratio}. "
                          "0.1 (10%) is usual.")
     _check_learning_rate(learning_rate)
-    warmup = int(round(warmup_ratio * total))
+    warmup = min(int(round(warmup_ratio * total)), total - 1)
     every = per_epoch if checkpoint_every is None else _check_int("checkpoint_every", checkpoint_every, 1)
     if total % every:
         raise ValueError(
