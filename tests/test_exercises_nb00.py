@@ -39,7 +39,7 @@ def test_put_mask_accepts_format_and_harmless_spacing(tokenizers: dict[str, Any]
 def test_put_mask_rejects_a_typed_bert_mask(tokenizers: dict[str, Any]) -> None:
     feedback = nb00.check_put_mask(lambda t, tok: t.replace("{mask}", "[MASK]"), tokenizers)
     assert_fails_with(feedback, "RoBERTa-style", "'[MASK]'", "'<mask>'", "tokenizer.mask_token")
-    assert "BERT-style: every sentence" in str(feedback)  # the BERT half was right and is said so
+    assert "the BERT-style tokenizer: every sentence" in str(feedback)  # the BERT half was right and is said so
 
 
 def test_put_mask_rejects_the_id_the_placeholder_and_doubles(tokenizers: dict[str, Any]) -> None:
@@ -229,3 +229,19 @@ def test_use_cases_rejects_unknown_letters_and_types() -> None:
     assert_fails_with(nb00.check_use_cases(RIGHT | {"z"}), "'z'")
     assert_fails_with(nb00.check_use_cases(None), "set of letters")
     assert_fails_with(nb00.check_use_cases({1, 2}), "set of letters")
+
+
+def test_put_mask_rejects_mask_tokens_typed_for_each_family(tokenizers: dict[str, Any]) -> None:
+    def typed_per_family(template: str, tokenizer: Any) -> str:  # right for BERT and RoBERTa, typed by hand
+        return template.replace("{mask}", "<mask>" if "<s>" in tokenizer.all_special_tokens else "[MASK]")
+
+    feedback = nb00.check_put_mask(typed_per_family, tokenizers)
+    assert_fails_with(feedback, nb00.RENAMED_MASK, "holds '[MASK]'", "tokenizer.mask_token")
+
+
+def test_put_mask_leaves_the_learners_tokenizers_as_they_were(tokenizers: dict[str, Any]) -> None:
+    before = {name: (tok.mask_token, len(tok)) for name, tok in tokenizers.items()}
+    feedback = nb00.check_put_mask(put_mask, tokenizers)
+    assert feedback.passed, str(feedback)
+    assert nb00.RENAMED_MASK in str(feedback)
+    assert {name: (tok.mask_token, len(tok)) for name, tok in tokenizers.items()} == before

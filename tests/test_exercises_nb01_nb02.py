@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -97,6 +99,27 @@ def test_nb01_ex1_other_fields_must_be_tensors_too(tokenizer):
     assert not feedback.passed and "['attention_mask'] are not tf.Tensors" in _notes(feedback)
 
 
+def test_nb01_ex1_every_field_must_match_not_only_the_ids(tokenizer):
+    import tensorflow as tf
+
+    batch = tokenize_to_tf(ARTICLES, tokenizer, max_length=24)
+    arrays = {key: value.numpy() for key, value in batch.items()}
+    wrong_fields = [
+        ("attention_mask", np.ones_like(arrays["input_ids"])),  # padding attended to
+        ("attention_mask", 1 - arrays["attention_mask"]),  # inverted
+        ("token_type_ids", np.ones_like(arrays["input_ids"])),  # one text read as a pair's second part
+    ]
+    tried = 0
+    for field, values in wrong_fields:
+        if field not in batch:  # RoBERTa's tokenizer gives no token_type_ids
+            continue
+        feedback = check_tokenized_batch({**batch, field: tf.constant(values)}, ARTICLES, tokenizer, max_length=24)
+        assert not feedback.passed
+        assert field in " ".join(feedback.wrong) and "the ids match" in _notes(feedback), str(feedback)
+        tried += 1
+    assert tried >= 2
+
+
 # --------------------------------------------------------------------------- notebook 01, exercise 2
 
 COUNTS = [100, 120, 150, 200, 210]
@@ -132,6 +155,13 @@ def test_nb01_ex2_wrong_answers_are_explained(answer, words):
 
 def test_nb01_ex2_threshold_is_a_parameter():
     assert check_max_length_choice(128, COUNTS, CANDIDATES, max_lost_share=0.5).passed
+
+
+def test_nb01_ex2_a_length_losing_exactly_the_threshold_is_good_enough():
+    # 95 keeps 190 of 200 tokens: it loses exactly 5%, which "at most 5%" allows, so 95 is the answer, not 100
+    assert check_max_length_choice(95, [100, 100], [90, 95, 100], max_lost_share=0.05).passed
+    feedback = check_max_length_choice(100, [100, 100], [90, 95, 100], max_lost_share=0.05)
+    assert not feedback.passed and "shorter candidate" in _notes(feedback), str(feedback)
 
 
 def test_nb01_ex2_when_no_candidate_is_good_enough_the_longest_wins():
@@ -197,6 +227,24 @@ def test_nb01_ex3_no_plausible_wrong_answer_is_within_the_tolerance(long_batches
             assert not check_padding_share(value, batch).passed, (key, name)
 
 
+def test_nb01_ex3_the_share_of_real_tokens_fails_even_when_it_is_close_to_the_answer():
+    mask = np.ones((10, 1000), dtype=np.int64)
+    mask.reshape(-1)[:5002] = 0  # 50.02% padding, so the share of real tokens, 49.98%, is only 0.0004 away
+    encoding = {"attention_mask": mask}
+    assert check_padding_share(0.5002, encoding).passed
+    feedback = check_padding_share(0.4998, encoding)
+    assert not feedback.passed and "share of real tokens" in _notes(feedback), str(feedback)
+
+
+def test_nb01_ex3_one_element_arrays_and_tensors_pass():
+    import tensorflow as tf
+
+    encoding = {"attention_mask": np.array([[1, 1, 1, 0], [1, 1, 0, 0]])}  # 3 of 8 positions are padding
+    for answer in (np.array([0.375]), tf.constant([0.375]), tf.constant([[0.375]])):
+        feedback = check_padding_share(answer, encoding)
+        assert feedback.passed, (answer, str(feedback))
+
+
 def test_nb01_ex3_too_coarse_rounding_and_integer_means_are_explained(tokenizer):
     import tensorflow as tf
 
@@ -250,6 +298,25 @@ def test_nb02_ex1_solution_passes(tokenizer, padded):
     by_search = [int(np.flatnonzero(row == tokenizer.sep_token_id)[-1]) for row in ids]
     feedback = check_sep_positions(by_search, padded, tokenizer)
     assert feedback.passed and tokenizer.sep_token in _notes(feedback)
+
+
+def test_nb02_ex1_a_column_of_positions_passes(tokenizer, padded):
+    import tensorflow as tf
+
+    positions = tf.where(padded["input_ids"] == tokenizer.sep_token_id)[:, 1:]  # keeps a column axis: (rows, 1)
+    assert positions.shape == (len(ARTICLES), 1)
+    feedback = check_sep_positions(positions, padded, tokenizer)
+    assert feedback.passed, str(feedback)
+
+
+def test_nb02_ex1_with_left_padding_every_separator_is_in_the_last_column():
+    tokenizer = SimpleNamespace(pad_token_id=0, sep_token_id=102, cls_token="[CLS]", sep_token="[SEP]",
+                                padding_side="left")
+    ids = np.array([[0, 0, 101, 7, 102], [101, 8, 9, 10, 102]])
+    encoding = {"input_ids": ids, "attention_mask": (ids != 0).astype(int)}
+    feedback = check_sep_positions([4, 4], encoding, tokenizer)
+    assert feedback.passed, str(feedback)
+    assert not check_sep_positions([2, 4], encoding, tokenizer).passed  # length - 1 holds only for right padding
 
 
 def test_nb02_ex1_wrong_answers_are_explained(tokenizer, padded):

@@ -63,6 +63,30 @@ def test_make_labels_accepts_lists_and_float_labels():
     assert nb03.check_make_labels(lambda ids, chosen: np.where(chosen, ids, -100.0)).passed
 
 
+def test_make_labels_must_leave_the_input_ids_alone():
+    def overwrites_its_input(input_ids, chosen):
+        labels = input_ids  # a second name for the same array, not a copy
+        labels[~chosen] = -100
+        return labels
+
+    assert_fails_with(nb03.check_make_labels(overwrites_its_input), "changed the input_ids", "new array")
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.float16])
+def test_make_labels_in_a_dtype_too_small_for_token_ids_fail(dtype):
+    feedback = nb03.check_make_labels(lambda ids, chosen: np.where(chosen, ids, -100).astype(dtype))
+    assert_fails_with(feedback, f"dtype {np.dtype(dtype)} cannot hold token id 50264")
+
+
+def test_make_labels_are_right_when_nothing_was_chosen():
+    def skips_rows_without_choices(input_ids, chosen):
+        if not np.any(chosen):
+            return input_ids  # "nothing to mask", but then the loss scores every token
+        return np.where(chosen, input_ids, -100)
+
+    assert_fails_with(nb03.check_make_labels(skips_rows_without_choices), "copy of every input id")
+
+
 def test_make_labels_names_a_missing_return_and_odd_results_without_blaming_the_function():
     def no_return(input_ids, chosen):
         np.where(chosen, input_ids, -100)
@@ -229,6 +253,24 @@ def test_word_starts_spots_forgetting_the_rule_after_special_tokens():
         return [t in special_tokens or not t.startswith("##") for t in tokens]
 
     assert_fails_with(nb03.check_word_starts(naive), "starts a word")
+
+
+def test_word_starts_only_two_hash_signs_continue_a_word():
+    def one_hash(tokens, special_tokens):
+        return [t in special_tokens or i == 0 or tokens[i - 1] in special_tokens or not t.startswith("#")
+                for i, t in enumerate(tokens)]
+
+    assert_fails_with(nb03.check_word_starts(one_hash), "'#' does not start with '##'")
+
+
+def test_word_starts_takes_the_special_tokens_from_its_argument():
+    bert_specials = {"[CLS]", "[SEP]", "[PAD]"}
+
+    def hard_coded(tokens, special_tokens):  # ignores the special_tokens it is given
+        return [t in bert_specials or i == 0 or tokens[i - 1] in bert_specials or not t.startswith("##")
+                for i, t in enumerate(tokens)]
+
+    assert_fails_with(nb03.check_word_starts(hard_coded), "right after the special token '<s>'")
 
 
 def test_word_starts_spots_an_inverted_answer():

@@ -64,6 +64,13 @@ def test_validation_perplexity_solution_and_mistakes():
         assert not feedback.passed and phrase in str(feedback), (answer, str(feedback))
 
 
+def test_validation_perplexity_half_a_percent_off_fails_and_rounding_is_named():
+    right = math.exp(np.concatenate(nb04.example_batch_losses()).mean())
+    for answer in (right * 1.005, right / 1.005, round(right, 1)):
+        assert_fails_with(nb04.check_validation_perplexity(answer), "close", "unrounded")
+    assert "unrounded" not in str(nb04.check_validation_perplexity(right * 1.1))
+
+
 def test_validation_perplexity_accepts_tensors_and_numpy_scalars():
     import tensorflow as tf
 
@@ -114,6 +121,14 @@ def test_head_rows():
     assert "pair of ints" in str(nb04.check_head_rows(23, labels))
     with pytest.raises(ValueError, match="2-D"):
         nb04.check_head_rows((1, 1), labels[0])
+
+
+def test_head_rows_counts_a_label_of_zero_as_predicted():
+    labels = np.full((2, 4), -100)
+    labels[0, 1] = 0  # 0 is a token id like any other ([PAD] in BERT's vocabulary, but still a target here)
+    labels[1, 2] = 5
+    assert nb04.check_head_rows((8, 2), labels).passed
+    assert not nb04.check_head_rows((8, 1), labels).passed
 
 
 def test_head_rows_accepts_tensor_and_numpy_counts():

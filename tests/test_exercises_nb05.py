@@ -252,6 +252,41 @@ def test_gather_masked_mistakes():
     assert_fails_with(nb05.check_gather_masked(lambda h, l: (solution(h, l)[0], "x")), "targets should be")
 
 
+def test_gather_masked_targets_need_a_dtype_that_holds_token_ids():
+    import tensorflow as tf
+
+    small = lambda h, l: (solution(h, l)[0], tf.cast(solution(h, l)[1], tf.int8))  # noqa: E731
+    assert_fails_with(nb05.check_gather_masked(small), "targets should be", "30521")
+
+
+def test_gather_masked_rows_must_be_the_hidden_states_exactly():
+    shifted = lambda h, l: (solution(h, l)[0] + 0.01, solution(h, l)[1])  # noqa: E731
+    assert_fails_with(nb05.check_gather_masked(shifted), "not the hidden states")
+
+
+def test_gather_masked_a_fixed_number_per_row_fails_when_rows_differ():
+    import tensorflow as tf
+
+    def per_row(hidden, labels):  # the same count k from every row: right only when all rows have k masked
+        masked = tf.cast(labels != -100, tf.int32)
+        k = int(tf.reduce_sum(masked)) // int(labels.shape[0])
+        order = tf.argsort(masked, axis=1, direction="DESCENDING", stable=True)[:, :k]
+        rows = tf.reshape(tf.gather(hidden, order, batch_dims=1), [-1, hidden.shape[-1]])
+        return rows, tf.reshape(tf.gather(labels, order, batch_dims=1), [-1])
+
+    assert_fails_with(nb05.check_gather_masked(per_row), "for hidden (3, 2, 4)")
+
+
+def test_gather_masked_ragged_results_are_explained():
+    import tensorflow as tf
+
+    def ragged(hidden, labels):
+        where = labels != -100
+        return tf.ragged.boolean_mask(hidden, where), tf.ragged.boolean_mask(labels, where)
+
+    assert_fails_with(nb05.check_gather_masked(ragged), "ragged", "one flat list of masked positions")
+
+
 # --------------------------------------------------------------------------- every checker, any answer
 
 

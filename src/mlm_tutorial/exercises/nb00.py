@@ -6,6 +6,7 @@ typed here: the right answers come from the tokenizers and the pipeline that are
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -23,6 +24,9 @@ TEMPLATES = (
     "the bank raised interest {mask} on thursday.",
     "the match ended in a {mask}.",
 )
+
+#: The mask token of the renamed copy exercise 1 also tries, so that typing each family's token cannot pass.
+RENAMED_MASK = "[BLANK]"
 
 #: Exercise 3: letter -> (task, is an MLM-pretrained encoder the right tool?, why).
 USE_CASES: dict[str, tuple[str, bool, str]] = {
@@ -88,9 +92,11 @@ def _diagnose_sentence(got: str, template: str, tokenizer: Any, others: set[str]
 def check_put_mask(answer: Any, tokenizers: Mapping[str, Any], templates: Sequence[str] = TEMPLATES) -> Feedback:
     """Exercise 1: a function ``answer(template, tokenizer)`` that puts the tokenizer's mask token at ``{mask}``.
 
-    It is called for every template with every tokenizer. A result passes when the tokenizer turns it
-    into the same ids as ``template.replace("{mask}", tokenizer.mask_token)``, so harmless spacing
-    differences are accepted and a typed ``[MASK]`` in a RoBERTa sentence is not.
+    It is called for every template with every tokenizer, and with a copy of the first tokenizer whose
+    mask token is renamed to :data:`RENAMED_MASK`, so only an answer that reads ``tokenizer.mask_token``
+    passes. A result passes when the tokenizer turns it into the same ids as
+    ``template.replace("{mask}", tokenizer.mask_token)``, so harmless spacing differences are accepted and a
+    typed ``[MASK]`` in a RoBERTa sentence is not.
     """
     feedback = Feedback("Exercise 1 (a mask token for any tokenizer)")
     _check_tokenizers(tokenizers)
@@ -103,25 +109,30 @@ def check_put_mask(answer: Any, tokenizers: Mapping[str, Any], templates: Sequen
             f"answer should be a function put_mask(template, tokenizer) that returns a string, got {type(answer).__name__}."
         )
     others = _mask_tokens_of(tokenizers)
-    for name, tokenizer in tokenizers.items():
+    first_name, first = next(iter(tokenizers.items()))
+    renamed = copy.deepcopy(first)  # the learner's tokenizers stay as they are
+    renamed.add_special_tokens({"mask_token": RENAMED_MASK})
+    labels = {f"the {name} tokenizer": tokenizer for name, tokenizer in tokenizers.items()}
+    labels[f"a copy of the {first_name} tokenizer whose mask token is {RENAMED_MASK!r}"] = renamed
+    for label, tokenizer in labels.items():
         for template in templates:
             try:
                 got = answer(template, tokenizer)
             except Exception as error:  # noqa: BLE001 - the learner's code may fail in any way
-                return feedback.bad(f"put_mask({template!r}, <{name} tokenizer>) raised {type(error).__name__}: {error}")
+                return feedback.bad(f"put_mask({template!r}, <{label}>) raised {type(error).__name__}: {error}")
             if not isinstance(got, str):
                 return feedback.bad(
-                    f"put_mask({template!r}, <{name} tokenizer>) returned a {type(got).__name__}; return the sentence "
+                    f"put_mask({template!r}, <{label}>) returned a {type(got).__name__}; return the sentence "
                     "as a string."
                 )
             expected = template.replace(PLACEHOLDER, tokenizer.mask_token)
             got_ids = tokenizer(got)["input_ids"]
             if got_ids != tokenizer(expected)["input_ids"]:
-                return feedback.bad(f"with the {name} tokenizer: {_diagnose_sentence(got, template, tokenizer, others)}")
+                return feedback.bad(f"with {label}: {_diagnose_sentence(got, template, tokenizer, others)}")
         example = template.replace(PLACEHOLDER, tokenizer.mask_token)
         ids = tokenizer(example)["input_ids"]
         feedback.good(
-            f"{name}: every sentence holds {tokenizer.mask_token!r} once, e.g. {example!r}; the tokenizer turns it "
+            f"{label}: every sentence holds {tokenizer.mask_token!r} once, e.g. {example!r}; the tokenizer turns it "
             f"into id {tokenizer.mask_token_id} ({ids.count(tokenizer.mask_token_id)} in that sentence)"
         )
     return feedback

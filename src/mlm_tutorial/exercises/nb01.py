@@ -76,11 +76,17 @@ def check_tokenized_batch(answer: Any, texts: list[str], tokenizer: Any, max_len
         )
     feedback.good(f"dtype {ids.dtype.name}, an integer type")
     if not np.array_equal(np.asarray(ids), expected["input_ids"].numpy()):
-        feedback.bad(
+        return feedback.bad(
             "the ids differ from the reference: tokenize exactly the given texts, in order, with this tokenizer."
         )
-    else:
-        feedback.good("the ids match the reference, row by row")
+    feedback.good("the ids match the reference, row by row")
+    changed = [key for key in expected.keys() if key != "input_ids" and key in answer
+               and not np.array_equal(np.asarray(answer[key]), expected[key].numpy())]
+    if changed:
+        feedback.bad(
+            f"fields {changed} differ from what the tokenizer gives for these ids (attention_mask is 1 on real "
+            "tokens and 0 on padding): keep every field of the same tokenizer call."
+        )
     return feedback
 
 

@@ -48,12 +48,20 @@ _LABEL_CASES: tuple[tuple[list[Any], list[Any]], ...] = (
     ([[101, 40, 41, 42, 102, 0], [101, 50, 51, 52, 53, 102]],
      [[False, False, True, False, False, False], [False, True, False, False, True, False]]),
     ([101, 60, 61, 102], [False, False, False, False]),
+    ([101, 30521, 2049, 50264, 102], [False, True, True, True, False]),  # ids too big for int8 or float16
 )
 
 
 def expected_labels(input_ids: Any, chosen: Any) -> np.ndarray:
     """The reference answer of exercise 1: original id where chosen, -100 elsewhere."""
     return np.where(np.asarray(chosen, dtype=bool), np.asarray(input_ids), IGNORE_INDEX)
+
+
+def _holds_ids(dtype: np.dtype, largest: int) -> bool:
+    """Whether ``dtype`` holds the id ``largest`` exactly (int8 and float16 cannot hold 30521)."""
+    if dtype.kind in "iu":
+        return np.iinfo(dtype).max >= largest
+    return int(np.asarray(largest, dtype=dtype)) == largest
 
 
 def check_make_labels(answer: Callable[[np.ndarray, np.ndarray], Any] | None) -> Feedback:
@@ -74,12 +82,17 @@ def check_make_labels(answer: Callable[[np.ndarray, np.ndarray], Any] | None) ->
     for ids_list, chosen_list in _LABEL_CASES:
         ids, chosen = np.array(ids_list, dtype=np.int64), np.array(chosen_list, dtype=bool)
         want = expected_labels(ids, chosen)
+        given = ids.copy()
         try:
-            result = answer(ids.copy(), chosen.copy())
+            result = answer(given, chosen.copy())
         except Exception as error:  # the learner's code may fail in any way; report it
             return feedback.bad(f"make_labels raised {type(error).__name__}: {error}")
         if result is None:
             return feedback.bad("make_labels returned None: does it end with a return statement?")
+        if not np.array_equal(given, ids):
+            return feedback.bad("make_labels changed the input_ids it was given (labels = input_ids names the same "
+                                "array, it does not copy it), so the model's inputs would lose their ids: build the "
+                                "labels in a new array, e.g. with np.where or input_ids.copy().")
         got = as_array(result)
         if got is None or got.ndim == 0:
             return feedback.bad(f"make_labels returned {describe(result)}; it must return the labels, an array "
@@ -94,6 +107,9 @@ def check_make_labels(answer: Callable[[np.ndarray, np.ndarray], Any] | None) ->
         if np.array_equal(got, want):
             passed += 1
             continue
+        if not _holds_ids(got.dtype, int(ids.max())):
+            return feedback.bad(f"labels of dtype {got.dtype} cannot hold token id {int(ids.max())}: keep the "
+                                "integer dtype of input_ids (int32 or int64).")
         if np.array_equal(got, ids):
             return feedback.bad("the labels are a copy of every input id: the loss would then count the visible, "
                                 "easy tokens too. Keep the id only where a token was chosen.")
@@ -229,6 +245,9 @@ _WORD_CASES: tuple[tuple[list[str], set[str], list[bool]], ...] = (
     (["<s>", "##x", "<mask>", "##y", "z"],
      {"<s>", "</s>", "<mask>"},
      [True, True, True, True, True]),
+    (["[CLS]", "no", "#", "1", "##0", "[SEP]"],  # a lone '#' is a word of its own; only '##' continues one
+     {"[CLS]", "[SEP]", "[PAD]"},
+     [True, True, True, True, False, True]),
 )
 
 
@@ -315,6 +334,9 @@ def check_word_starts(answer: Callable[[list[str], set[str]], Any] | None) -> Fe
                                 "starts a word (a chunk can begin in the middle of a word).")
         if tokens[first] in special:
             return feedback.bad(f"the special token {tokens[first]!r} must count as a unit of its own (True).")
+        if not tokens[first].startswith("##") and not got[first]:
+            return feedback.bad(f"{tokens[first]!r} does not start with '##', so it starts a word: only the "
+                                "two-character prefix '##' marks a piece that continues the word before it.")
         return feedback.bad(f"for tokens {tokens} expected {want}, got {got}.")
     feedback.good(f"word_starts is right on all {len(_WORD_CASES)} test cases, including chunks that begin "
                   "in the middle of a word.")

@@ -114,6 +114,9 @@ def check_validation_perplexity(answer: Any) -> Feedback:
                             "tokens, and exp of an average is not the average of exps.")
     if math.isclose(value, float(np.mean(np.concatenate(batches))), rel_tol=1e-3):
         return feedback.bad("that is the mean cross-entropy itself; perplexity is its exponential.")
+    if math.isclose(value, truth, rel_tol=1e-2):
+        return feedback.bad(f"close ({abs(value - truth) / truth:.2%} off) but not within 0.1%: if you rounded, "
+                            "give the unrounded value.")
     return feedback.bad("not the perplexity: concatenate the per-token losses, take their mean, then exp().")
 
 

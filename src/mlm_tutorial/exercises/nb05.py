@@ -209,7 +209,7 @@ def check_sorted_padding(answer: Any, text_lengths: Any) -> Feedback:
 _GATHER_CASES: tuple[tuple[tuple[int, int, int], list[list[int]]], ...] = (
     ((2, 5, 3), [[-100, 7, -100, -100, 9], [4, -100, -100, 5, -100]]),
     ((1, 4, 2), [[-100, -100, 11, -100]]),
-    ((3, 2, 4), [[-100, -100], [8, 6], [-100, 2]]),
+    ((3, 2, 4), [[-100, -100], [8, 30521], [-100, 2]]),  # 30521: targets need a dtype that holds real ids
 )
 
 
@@ -241,6 +241,11 @@ def check_gather_masked(answer: Callable[[Any, Any], Any] | None) -> Feedback:
             return feedback.bad(f"calling it on hidden {shape} raised {type(error).__name__}: {error}")
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             return feedback.bad("it must return a pair (rows, targets).")
+        if any(isinstance(part, tf.RaggedTensor) for part in result):
+            return feedback.bad(f"for hidden {shape} the result is ragged (one list per sequence, as "
+                                "tf.ragged.boolean_mask gives): the head wants one flat list of masked positions, "
+                                "so select over the batch and position axes together, or merge the two axes "
+                                "first.")
         try:
             rows, targets = (np.asarray(part) for part in result)
             rows_numeric = rows.dtype != object and np.issubdtype(rows.dtype, np.number)
