@@ -37,6 +37,7 @@ from mlm_tutorial.notebook_tools import (
     notebook_info,
     notebook_paths,
     page_html,
+    read_notebook,
     readme_table,
     readme_with_table,
     slide_types,
@@ -120,6 +121,33 @@ def test_student_copy_empties_solutions_and_clears_outputs() -> None:
             assert cell.execution_count is None
     nbformat.validate(student)
     assert notebook == original  # the teacher's notebook is untouched
+
+
+@pytest.mark.parametrize("tags", [["exercise", "solution"], ["solution", "hide-input"]])
+def test_student_copy_empties_a_solution_that_has_other_tags_too(tags: list[str]) -> None:
+    notebook = _notebook(
+        new_code_cell("answer = None  # your code"),
+        new_code_cell("answer = 42  # the secret", metadata={"tags": list(tags)}),
+        new_markdown_cell("Because 6 * 7 = 42.", metadata={"tags": list(reversed(tags))}),
+    )
+    cells = student_copy(notebook).cells
+    assert (cells[1].source, cells[2].source) == (CODE_PLACEHOLDER, MARKDOWN_PLACEHOLDER)
+    assert "42" not in "".join(cell.source for cell in cells)
+
+
+def test_student_copy_drops_what_a_solution_cell_carries_besides_its_text() -> None:
+    figure = new_markdown_cell("![the answer](attachment:answer.png)",
+                               metadata={"tags": ["solution"], "alt": "The curve peaks at step 42.",
+                                         "slideshow": {"slide_type": "fragment"}})
+    figure["attachments"] = {"answer.png": {"image/png": "iVBORw0KGgo="}}
+    lesson = new_markdown_cell("![a chart](attachment:chart.png)", metadata={"alt": "A chart of the lesson."})
+    lesson["attachments"] = {"chart.png": {"image/png": "iVBORw0KGgo="}}
+    student = student_copy(_notebook(lesson, figure))
+    kept, emptied = student.cells
+    assert "attachments" not in emptied and "step 42" not in str(emptied)
+    assert emptied.metadata == {"tags": ["solution"], "slideshow": {"slide_type": "fragment"}}
+    assert kept == lesson  # the lesson's own figure stays as it was
+    nbformat.validate(student)
 
 
 # --------------------------------------------------------------------------- README table
@@ -464,6 +492,48 @@ def test_refresh_refuses_a_build_folder_with_earlier_checkpoints(
     assert not ran.exists()  # no notebook ran
     assert (folder / "01_ok.ipynb").read_bytes() == before
     assert (earlier / "checkpoint").read_text() == "an earlier run"  # nothing deleted
+
+
+@pytest.fixture
+def no_kernel(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace the runner's execute and write steps; collects the names of the notebooks it runs."""
+    ran: list[str] = []
+
+    def execute(path: Path, log: Path) -> tuple[Any, None]:
+        ran.append(path.stem)
+        return read_notebook(path), None
+
+    monkeypatch.setattr(notebook_tools, "_execute_source", execute)
+    monkeypatch.setattr(notebook_tools, "_write_outputs", lambda notebook, name, out: None)
+    return ran
+
+
+def test_run_all_runs_every_selected_notebook(series_root: Path, tmp_path_factory: pytest.TempPathFactory,
+                                              monkeypatch: pytest.MonkeyPatch, no_kernel: list[str]) -> None:
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path_factory.mktemp("build")))
+    assert notebook_tools.run_all(["00", "01"]) == 0
+    assert no_kernel == ["00_setup", "01_tokens"]
+
+
+def test_cli_run_fails_when_a_notebook_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `make run` (and CI) must see a failed notebook in the exit status, not only in the printed summary
+    monkeypatch.setattr(notebook_tools, "run_all", lambda selected=None: 1)
+    assert notebook_tools.main(["run"]) == 1
+    monkeypatch.setattr(notebook_tools, "run_all", lambda selected=None: 0)
+    assert notebook_tools.main(["run"]) == 0
+
+
+def test_refresh_looks_for_checkpoints_in_the_build_folder_the_environment_names(
+        series_root: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+        no_kernel: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    build = tmp_path_factory.mktemp("elsewhere") / "build"  # outside the checkout
+    monkeypatch.setenv(BUILD_ENV, str(build))
+    (build / "checkpoints" / "04_run").mkdir(parents=True)
+    (build / "checkpoints" / "04_run" / "checkpoint").write_text("an earlier run")
+    assert not (series_root / "build").exists()
+    assert notebook_tools.main(["refresh"]) == 2
+    assert no_kernel == []
+    assert "holds training checkpoints of earlier runs" in capsys.readouterr().err
 
 
 def test_run_all_unknown_selection(series_root: Path) -> None:

@@ -117,6 +117,13 @@ def test_record_metrics_replaces_an_unreadable_file(tmp_path: Path, old: str) ->
     assert json.loads(target.read_text()) == {"nb04": {"loss": 1.0}}
 
 
+def test_record_metrics_replaces_a_file_that_is_not_text(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    target.write_bytes(b"\xff\xfe\x00 not utf-8")
+    record_metrics("nb04", {"loss": 1.0}, path=target)
+    assert json.loads(target.read_text()) == {"nb04": {"loss": 1.0}}
+
+
 def test_record_metrics_crash_keeps_the_old_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     target = tmp_path / "metrics.json"
     record_metrics("nb03", {"masked": 0.15}, path=target)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlm_tutorial import resources
@@ -19,10 +22,12 @@ from mlm_tutorial.resources import (
     HUB_CORPUS,
     LABELS,
     MODEL_ENV,
+    ROBERTA_ENV,
     bundled_corpus_dir,
     bundled_model_dir,
     bundled_tokenizer_dir,
     check_compatible,
+    clean_corpus_frame,
     hub_status,
     load_mlm_model,
     load_model_and_tokenizer,
@@ -82,6 +87,26 @@ def test_hub_status_unreachable_host_returns_false(monkeypatch: pytest.MonkeyPat
     assert hub_status(timeout=0.5) == (False, reason)
 
 
+class _Connection:
+    def close(self) -> None:
+        pass
+
+
+def test_a_hub_probe_that_hangs_means_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A firewall that drops packets: the connection neither succeeds nor fails within the timeout.
+    def hang(*args: Any, **kwargs: Any) -> _Connection:
+        time.sleep(1.5)
+        return _Connection()
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.invalid")
+    monkeypatch.setattr(resources, "_hub_cache", {})
+    monkeypatch.setattr(resources.socket, "create_connection", hang)
+    assert hub_status(timeout=0.2) == (False, "hub.example.invalid did not answer within 0.2 s")
+    choice = _resolve_model("auto")  # the remembered answer: the bundled model
+    assert (choice.is_local, choice.location) == (True, str(bundled_model_dir()))
+
+
 # --------------------------------------------------------------------------- resolve
 
 
@@ -105,6 +130,32 @@ def test_resolve_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert choice.is_local
     assert choice.location == str(tmp_path.resolve())
     assert choice.reason == f"{MODEL_ENV} is set"
+
+
+def test_an_override_naming_a_hub_id_stays_a_hub_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resources, "hub_status", lambda timeout=3.0: (True, "huggingface.co is reachable"))
+    monkeypatch.setenv(MODEL_ENV, "someone/some-model")
+    choice = _resolve_model("auto")
+    assert (choice.is_local, choice.location, choice.reason) == (False, "someone/some-model", f"{MODEL_ENV} is set")
+
+
+def test_the_roberta_family_ignores_the_bert_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                      tf_ready: None) -> None:
+    from transformers import AutoTokenizer, TFAutoModelForMaskedLM
+
+    loaded: list[str] = []
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda location, **kw: loaded.append(location))
+    monkeypatch.setattr(TFAutoModelForMaskedLM, "from_pretrained", lambda location, **kw: loaded.append(location))
+    monkeypatch.setenv(MODEL_ENV, str(bundled_model_dir("bert")))
+    load_tokenizer("auto", family="roberta")
+    load_mlm_model("auto", family="roberta")
+    assert loaded == [str(bundled_model_dir("roberta"))] * 2
+    loaded.clear()
+    monkeypatch.setenv(ROBERTA_ENV, str(bundled_model_dir("roberta")))
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "no-such-folder"))  # would fail if it were read
+    load_tokenizer("auto", family="roberta")
+    load_mlm_model("auto", family="roberta")
+    assert loaded == [str(bundled_model_dir("roberta").resolve())] * 2
 
 
 def test_resolve_env_override_to_missing_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -216,6 +267,20 @@ def test_load_news_corpus_non_integer_label(tmp_path: Path) -> None:
     folder = _write_corpus(tmp_path, "text,label\nsome words,sport\n")
     with pytest.raises(ValueError, match=r"column 'label' must hold integers 0-4, found 'sport'"):
         load_news_corpus(str(folder))
+
+
+@pytest.mark.parametrize("label, words", [("1.5", "must hold integers 0-4, found 1.5"),
+                                          ("7", "label 7 is none of the five categories")])
+def test_load_news_corpus_labels_must_be_the_five_categories(tmp_path: Path, label: str, words: str) -> None:
+    folder = _write_corpus(tmp_path, f"text,label\nsome words,{label}\nmore words,0\n")
+    with pytest.raises(ValueError, match=re.escape(words)):
+        load_news_corpus(str(folder))
+
+
+def test_clean_corpus_frame_takes_own_labels_when_they_are_named() -> None:
+    frame = pd.DataFrame({"text": ["a", "b"], "label": [7, 0], "label_text": ["science", "tech"]})
+    cleaned = clean_corpus_frame(frame, "own.csv")
+    assert cleaned["label"].tolist() == [7, 0] and cleaned["label_text"].tolist() == ["science", "tech"]
 
 
 def test_load_news_corpus_drops_empty_articles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

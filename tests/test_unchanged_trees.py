@@ -68,6 +68,26 @@ def test_the_digest_sees_names_contents_and_folders(tmp_path: Path) -> None:
     ]
 
 
+def test_the_digest_sees_an_edit_that_keeps_the_size(tmp_path: Path) -> None:
+    (tmp_path / "data" / "news").mkdir(parents=True)
+    csv = tmp_path / "data" / "news" / "train.csv"
+    csv.write_text("text,label\nan article,0\n")
+    before = tree_digest(tmp_path, folders=("data",))
+    csv.write_text("text,label\nan article,4\n")  # same length, another label
+    assert tree_changes(before, tree_digest(tmp_path, folders=("data",))) == ["changed data/news/train.csv"]
+
+
+def test_the_digest_sees_an_edit_past_the_first_mebibyte(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    weights = tmp_path / "data" / "tf_model.h5"
+    weights.write_bytes(bytes(3 << 20))
+    before = tree_digest(tmp_path, folders=("data",))
+    with weights.open("r+b") as handle:
+        handle.seek((3 << 20) - 1)
+        handle.write(b"\x01")
+    assert tree_changes(before, tree_digest(tmp_path, folders=("data",))) == ["changed data/tf_model.h5"]
+
+
 # --------------------------------------------------------------------------- what `make run` does
 
 

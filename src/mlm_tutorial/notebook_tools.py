@@ -56,11 +56,19 @@ def _tags(cell: Any) -> list[str]:
 
 
 def student_copy(notebook: Any) -> Any:
-    """A copy of ``notebook`` for students: ``solution`` cells emptied, all outputs cleared."""
+    """A copy of ``notebook`` for students: ``solution`` cells emptied, all outputs cleared.
+
+    A solution cell keeps only its tags and slide type: pasted images (``attachments``) and other
+    metadata, such as a figure's ``alt`` description, could give the answer away.
+    """
     result = copy.deepcopy(notebook)
     for cell in result.cells:
         if SOLUTION_TAG in _tags(cell):
             cell.source = CODE_PLACEHOLDER if cell.cell_type == "code" else MARKDOWN_PLACEHOLDER
+            cell.pop("attachments", None)
+            cell.metadata = type(cell.metadata)(
+                {key: value for key, value in cell.metadata.items() if key in ("tags", "slideshow")}
+            )
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None

@@ -85,8 +85,8 @@ def record_metrics(section: str, values: dict[str, Any], path: Path | None = Non
     data: dict[str, Any] = {}
     if target.exists():
         try:
-            data = json.loads(target.read_text())
-        except json.JSONDecodeError:
+            data = json.loads(target.read_text(encoding="utf-8"))
+        except ValueError:  # not JSON, or not even UTF-8 text: start afresh
             data = {}
         if not isinstance(data, dict):  # valid JSON but not an object: start afresh, as for a corrupt file
             data = {}

@@ -176,8 +176,10 @@ def clean_corpus_frame(frame: "Any", origin: str) -> "Any":
     """Check a corpus table's schema and drop empty articles, saying how many.
 
     Empty or whitespace-only articles are dropped (not refused): a real scrape has a few, and
-    one empty row should not stop a lesson. ``label_text`` is filled from ``label`` when absent.
-    Raises ``ValueError`` naming the columns present when ``text`` or ``label`` is missing.
+    one empty row should not stop a lesson. ``label_text`` is filled from ``label`` when absent, so
+    labels must then be the five categories 0-4; with a ``label_text`` column any integer labels pass.
+    Raises ``ValueError`` naming the columns present when ``text`` or ``label`` is missing, and the
+    first bad label when one is not a whole number (or has no name).
     """
     import pandas as pd
 
@@ -205,12 +207,19 @@ def clean_corpus_frame(frame: "Any", origin: str) -> "Any":
         )
     frame["text"] = frame["text"].astype(str)
     labels = pd.to_numeric(frame["label"], errors="coerce")
-    if labels.isna().any():
-        bad = frame.loc[labels.isna(), "label"].iloc[0]
+    whole = labels.notna() & labels.eq(labels.round())
+    if not whole.all():
+        bad = frame.loc[~whole, "label"].tolist()[0]  # a plain Python value, printed as the file shows it
         raise ValueError(f"{origin}: column 'label' must hold integers 0-4, found {bad!r}.")
     frame["label"] = labels.astype("int64")
     if "label_text" not in columns:
-        frame["label_text"] = frame["label"].map(LABELS).fillna("unknown")
+        unnamed = ~frame["label"].isin(list(LABELS))
+        if unnamed.any():
+            raise ValueError(
+                f"{origin}: label {int(frame.loc[unnamed, 'label'].iloc[0])} is none of the five categories {LABELS}. "
+                "Use those labels, or add a 'label_text' column that names the categories of your own labels."
+            )
+        frame["label_text"] = frame["label"].map(LABELS)
     frame["label_text"] = frame["label_text"].astype(str)
     return frame[["text", "label", "label_text"]].reset_index(drop=True)
 
