@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from mlm_tutorial import assets
@@ -126,3 +130,88 @@ def _weights(folder: Path) -> Any:
     from transformers import TFAutoModelForMaskedLM
 
     return [w.numpy() for w in TFAutoModelForMaskedLM.from_pretrained(str(folder)).weights]
+
+
+# --------------------------------------------------------------------------- word pieces, positions, recipe, card, masks per step
+
+
+def test_learn_wordpieces_merges_by_count_then_alphabetically_down_to_min_frequency():
+    # "ab" x2, "cd" x2, "ce" x1: pairs (a,##b)=2, (c,##d)=2, (c,##e)=1. Alphabet: ##b ##d ##e a c.
+    # Ties go to the alphabetically first pair: ab, then cd; (c,##e) is seen once, below min_frequency 2.
+    vocab = assets.learn_wordpieces(Counter({"cd": 2, "ab": 2, "ce": 1}), 100, ["[PAD]"], min_frequency=2)
+    assert vocab == ["[PAD]", "##b", "##d", "##e", "a", "c", "ab", "cd"]
+    # a merge inside a word keeps one leading "##": "xyz" x3 -> (##y,##z) and (x,##y) tie at 3, and "##y" sorts
+    # before "x", so "##yz" comes first, then (x,##yz) -> "xyz"
+    assert assets.learn_wordpieces(Counter({"xyz": 3}), 100, []) == ["##y", "##z", "x", "##yz", "xyz"]
+    assert assets.learn_wordpieces(Counter({"ab": 2, "cd": 2}), 5, ["[PAD]"]) == ["[PAD]", "##b", "##d", "a", "c"]
+
+
+def test_sinusoidal_table_follows_the_transformer_formula():
+    # PE(p, 2i) = sin(p / 10000**(2i/d)), PE(p, 2i+1) = cos(...), times scale * sqrt(2)
+    scale, width = 0.02, 8
+    table = assets.sinusoidal_table(5, width, scale)
+    amplitude = scale * math.sqrt(2)
+    assert table[0].tolist() == pytest.approx([0.0, amplitude] * 4)
+    for p in range(5):
+        for i in range(width // 2):
+            angle = p / 10000 ** (2 * i / width)
+            assert table[p, 2 * i] == pytest.approx(amplitude * math.sin(angle), abs=1e-7)
+            assert table[p, 2 * i + 1] == pytest.approx(amplitude * math.cos(angle), abs=1e-7)
+    # the root mean square over many positions is about scale, like BERT's initial weights (std 0.02)
+    assert np.sqrt(np.mean(assets.sinusoidal_table(2000, 2, scale) ** 2)) == pytest.approx(scale, rel=0.02)
+
+
+def test_recipe_scaling_shares_steps_in_proportion():
+    # default phases 1400 + 400 steps: 6 steps -> 4.67 and 1.33 -> 5 and 1; 9 steps -> 7 and 2
+    assert [p[2] for p in assets.ModelRecipe().scaled(6).phases] == [5, 1]
+    assert [p[2] for p in assets.ModelRecipe().scaled(9).phases] == [7, 2]
+
+
+def test_evaluate_reports_the_accuracy_ratio_model_over_baseline(monkeypatch):
+    import mlm_tutorial.evaluation as E
+
+    def score(accuracy):
+        return SimpleNamespace(accuracy=accuracy, as_dict=lambda: {"accuracy": accuracy})
+
+    monkeypatch.setattr(E, "fixed_masks", lambda rows, tokenizer, seed: (rows, rows))
+    monkeypatch.setattr(E, "masked_lm_score", lambda model, masked, labels: score(0.3))
+    monkeypatch.setattr(E, "unigram_baseline", lambda train, labels, tokenizer: score(0.12))
+    got = assets.evaluate(None, None, np.zeros((2, 4)), np.zeros((2, 4)))
+    assert got["accuracy_ratio"] == pytest.approx(2.5)
+
+
+def test_write_card_counts_tokens_seen_and_names_the_evaluation_chunk_size(tmp_path: Path):
+    (tmp_path / "tf_model.h5").write_bytes(b"x" * 1024)
+    recipe = assets.ModelRecipe()  # phases (32, 128, 1400), (128, 32, 400)
+    results = {"model": {"masked_tokens": 1234, "accuracy": 0.3, "perplexity": 80.0, "loss": 4.38},
+               "unigram_baseline": {"accuracy": 0.1, "perplexity": 500.0}, "accuracy_ratio": 3.0,
+               "vocab_size": 3000, "parameters": 1_000_000}
+    assets.write_card(tmp_path, "bert", recipe, results, ["a", "b"], seconds=120.0)
+    record = json.loads((tmp_path / "evaluation.json").read_text())
+    # 32 * 128 * 1400 + 128 * 32 * 400 = 5_734_400 + 1_638_400
+    assert record["train_tokens_seen"] == 7_372_800
+    assert record["evaluation_chunk_size"] == 128 and record["evaluation_seed"] == 1234
+    card = (tmp_path / "README.md").read_text()
+    assert "(7,372,800 tokens seen)" in card and "cut into chunks of 128 tokens" in card
+    assert "| this model | 0.300 | 80.0 |" in card and "right 3.00 times as often" in card
+
+
+def test_train_model_draws_fresh_masks_at_every_step_across_phases(monkeypatch, tf_ready, bert_tokenizer):
+    # mask_tokens is seeded with (global step, recipe seed): steps 0, 1 in the first phase, 2, 3 in the second
+    import tensorflow as tf
+
+    import mlm_tutorial.masking as masking
+
+    real, seeds = masking.mask_tokens, []
+
+    def spy(ids, tokenizer, *args, seed=None, **kwargs):
+        note = tf.py_function(lambda s: seeds.append(tuple(int(v) for v in s.numpy())) or 0, [seed], tf.int32)
+        with tf.control_dependencies([note]):
+            return real(tf.identity(ids), tokenizer, *args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(masking, "mask_tokens", spy)
+    train_texts, _ = assets.non_business_texts(bundled_corpus_dir())
+    recipe = assets.ModelRecipe(hidden_size=16, layers=1, heads=1, intermediate_size=16, seed=5,
+                                phases=((16, 4, 2), (32, 4, 2)), warmup_steps=1)
+    assets.train_model(train_texts[:20], bert_tokenizer, recipe, log=False)
+    assert sorted(set(seeds))[:4] == [(0, 5), (1, 5), (2, 5), (3, 5)]

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -357,3 +358,227 @@ def test_run_py_rejects_bad_options(tmp_path):
                            "--output", str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "rounds" in done.stdout
     assert not (tmp_path / "x.json").exists()
+
+
+# --------------------------------------------------------------------------- FLOP summary, layouts, medians, targets, comparisons
+
+
+def test_flops_summary_baseline_counts_the_full_model_and_records_stock_parts():
+    # SMALL at seq 6, stock model (head everywhere), per token forward:
+    #   projections 2 * 8 * 16 = 256; scores 2 * 4 * 6 * 4 = 192; feed-forward 2 * 4 * 4 * 8 = 256;
+    #   head transform 2 * 16 = 32; decoder 2 * 4 * 10 = 80  -> 816, training 3 * 816 = 2448
+    comparison = {"masked_share": 0.5, "project_tokens_per_s": 1e6, "baseline_tokens_per_s": 5e5}
+    summary = B.flops_summary(SMALL, 6, comparison, peak_gflops=10.0)
+    assert summary["baseline_gflops"] == pytest.approx(2448 * 5e5 / 1e9)
+    assert summary["forward_flops_per_token"] == {"attention projections": 256.0, "attention scores": 192.0,
+                                                  "feed-forward": 256.0, "head transform": 32.0, "decoder": 80.0}
+    assert summary["shape"] == {"layers": 2, "hidden": 4, "heads": 2, "ffn": 8, "vocab": 10}
+
+
+def test_distilbert_size_useful_flops_match_the_readme():
+    # DistilBERT size (6 layers, h 768, ffn 3072, vocab 30522), seq 128, masked share 0.15.
+    # Layers 1-5 whole: 5 * (8 h^2 + 4 * 128 h + 4 h ffn) = 5 * 14_548_992 = 72_744_960
+    # Last layer: keys/values 4 h^2 = 2_359_296 always; queries/output 4 h^2, scores 4*128*h, ffn 4 h ffn at 0.15
+    # Head: 2 h^2 + 2 h vocab at 0.15.
+    at_share = 4 * 768**2 + 4 * 128 * 768 + 4 * 768 * 3072 + 2 * 768**2 + 2 * 768 * 30522  # 60_251_136
+    useful = 3 * (72_744_960 + 2_359_296 + 0.15 * at_share)
+    shape = B.ModelShape(layers=6, hidden=768, heads=12, ffn=3072, vocab=30522)
+    got = B.flops_summary(shape, 128, {"masked_share": 0.15, "project_tokens_per_s": 1.0,
+                                       "baseline_tokens_per_s": 1.0})
+    assert got["useful_flops_per_token"] == pytest.approx(useful, rel=1e-12)
+    assert round(got["useful_flops_per_token"] / 1e6) == 252  # README: "the project path 253 MFLOP" at ~0.153
+    assert round(got["baseline_flops_per_token"] / 1e6) == 406  # README: "the recipe needs 406 MFLOP"
+
+
+# --------------------------------------------------------------------------- padding
+
+
+def test_packed_layout_counts_a_separator_at_the_first_position_of_the_tail():
+    # Rows of 8 hold 6 stream tokens. Stream of [6, 1]: indices 0-5 text, 6 separator, 7 text, 8 separator
+    # -> 9 tokens, 1 row; the tail (indices 6, 7, 8) is separator, text, separator: 1 text token lost.
+    packed = B.layout_cost([6, 1], "packed", 8)
+    assert (packed.rows, packed.positions, packed.padding, packed.text_tokens, packed.text_dropped) == (1, 8, 0, 7, 1)
+
+
+# --------------------------------------------------------------------------- medians
+
+
+def test_median_rates_take_the_median_of_the_rates():
+    # 8 units in 1, 2 and 8 s: rates 8, 4, 1 -> median 4 (the mean would be 13/3)
+    odd = B.Timings({"a": [1.0, 2.0, 8.0]}, {"a": []}, [])
+    assert odd.median_rates({"a": 8}) == {"a": 4.0}
+    # 8 units in 1, 2, 4, 8 s: rates 8, 4, 2, 1 -> median (4 + 2) / 2 = 3 (8 / median seconds would be 8/3)
+    even = B.Timings({"a": [1.0, 2.0, 4.0, 8.0]}, {"a": []}, [])
+    assert even.median_rates({"a": 8}) == {"a": 3.0}
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _results(distil_ratio, bundled_ratio, relative_loss_diff, fraction, masking):
+    validation = {"baseline_loss": 4.0, "abs_diff": 4.0 * relative_loss_diff}
+    return {"training": {"bundled": {"ratio": bundled_ratio, "validation": validation},
+                         "distilbert_size": {"ratio": distil_ratio, "fraction_of_peak": fraction}},
+            "masking": {"ratio": masking}}
+
+
+def test_a_measurement_exactly_at_its_target_passes():
+    checks = B.target_checks(_results(1.6, 1.0, 1e-3, 0.7, 20.0))
+    assert {c["key"]: c["passed"] for c in checks} == {
+        "distilbert_speed": True, "bundled_speed": True, "equal_loss": True, "flops_fraction": True,
+        "masking_speed": True}
+    below = B.target_checks(_results(1.59, 0.99, 1.01e-3, 0.69, 19.9))
+    assert not any(c["passed"] for c in below)
+
+
+# --------------------------------------------------------------------------- the comparisons, without timing
+
+
+class _Labels:
+    def __init__(self, array):
+        self.array = array
+
+    def numpy(self):
+        return self.array
+
+
+class _FakeData:
+    """Stands in for training_dataset: ``steps`` batches whose labels mask 1, then 3, ... of 16 positions."""
+
+    def __init__(self, batch_size, width, steps):
+        self.batch_size, self.width, self.steps = batch_size, width, steps
+
+    def repeat(self):
+        return self
+
+    def __iter__(self):
+        for step in range(self.steps):
+            labels = np.full((self.batch_size, self.width), -100)
+            labels.flat[:2 * step + 1] = 7
+            yield {"labels": _Labels(labels)}
+
+
+def test_training_comparison_reports_median_tokens_per_second_ratio_and_masked_share(monkeypatch):
+    import mlm_tutorial.training as T
+
+    class FakeModel:
+        def __init__(self, name):
+            self.name = name
+
+        def compile(self, **kwargs):
+            pass
+
+    # one warm-up run (9 s) then three measured runs per path
+    seconds = {"baseline": iter([9.0, 2.0, 4.0, 1.0]), "project": iter([9.0, 1.0, 1.0, 2.0])}
+    monkeypatch.setattr(B, "clone_model", lambda model, dropout=True: FakeModel("project"))
+    monkeypatch.setattr(B, "course_recipe_dataset", lambda *args, **kwargs: "recipe data")
+    monkeypatch.setattr(B, "_fit_runner", lambda trainer, data, steps: (lambda: next(seconds[trainer.name])))
+    monkeypatch.setattr(T, "build_trainer", lambda model, optimizer, fast_head: model)
+    monkeypatch.setattr(T, "make_optimizer", lambda schedule: None)
+    monkeypatch.setattr(T, "make_schedule", lambda *args: None)
+    monkeypatch.setattr(T, "training_dataset", lambda rows, tokenizer, batch_size, steps, seed=42:
+                        _FakeData(batch_size, rows.shape[1], steps))
+    rows = np.zeros((4, 8), dtype=np.int64)
+    got = B.training_comparison(FakeModel("baseline"), None, rows, batch_size=2, steps_per_run=2, rounds=3, warmup=1)
+    # a run: 2 steps x 2 rows x 8 tokens = 32 tokens
+    assert got["tokens_per_run"] == 32
+    assert got["baseline_runs_tokens_per_s"] == [16.0, 8.0, 32.0]  # 32 / (2, 4, 1)
+    assert got["project_runs_tokens_per_s"] == [32.0, 32.0, 16.0]  # 32 / (1, 1, 2)
+    assert got["baseline_tokens_per_s"] == 16.0 and got["project_tokens_per_s"] == 32.0
+    assert got["ratio"] == 2.0  # project / recipe
+    assert got["warmup_seconds"] == {"baseline": [9.0], "project": [9.0]}
+    assert got["order"] == ["baseline (warm-up)", "project (warm-up)"] + ["baseline", "project"] * 3
+    # masked positions: 1 of 16 in step 0, 3 of 16 in step 1 -> 4 / 32
+    assert got["masked_share"] == 0.125
+
+
+def test_masking_comparison_counts_only_the_full_batches_the_collator_yields(monkeypatch, bert_tokenizer):
+    seen = {}
+
+    def fake_run_interleaved(runners, rounds, warmup=1):
+        seen["names"], seen["rounds"], seen["warmup"] = list(runners), rounds, warmup
+        return B.Timings({name: [1.0] for name in runners}, {name: [] for name in runners}, [])
+
+    monkeypatch.setattr(B, "run_interleaved", fake_run_interleaved)
+    rows = np.full((10, 8), bert_tokenizer.convert_tokens_to_ids("the"), dtype=np.int64)
+    got = B.masking_comparison(rows, bert_tokenizer, batch_size=4, rounds=2, warmup=1, project_passes=3,
+                               collator_passes=1)
+    assert seen == {"names": ["project", "collator", "collator_direct"], "rounds": 2, "warmup": 1}
+    # one run per second: project 3 passes x 10 rows; collator 1 pass of 2 full batches of 4 (the last 2
+    # rows are dropped); collator alone 1 pass x 10 rows
+    assert got["project_sequences_per_s"] == 30.0
+    assert got["collator_sequences_per_s"] == 8.0
+    assert got["collator_direct_sequences_per_s"] == 10.0
+    assert got["ratio"] == 30.0 / 8.0 and got["direct_ratio"] == 3.0
+
+
+def test_equal_loss_check_compares_relative_to_the_loss(monkeypatch):
+    import mlm_tutorial.evaluation as E
+    import mlm_tutorial.training as T
+
+    class FakeModel:
+        def compile(self, **kwargs):
+            pass
+
+        def fit(self, *args, **kwargs):
+            pass
+
+    def run(initial, baseline, project):
+        losses = iter([initial, baseline, project])  # scored in this order: start, recipe copy, project copy
+        monkeypatch.setattr(E, "masked_lm_score", lambda model, masked, labels: SimpleNamespace(loss=next(losses)))
+        return B.equal_loss_check(object(), None, np.zeros((4, 8), np.int64), np.zeros((2, 8), np.int64), steps=2,
+                                  batch_size=2)
+
+    monkeypatch.setattr(B, "clone_model", lambda model, dropout=True: FakeModel())
+    monkeypatch.setattr(E, "fixed_masks", lambda rows, tokenizer, seed: (rows, np.array([[5, -100, 6]])))
+    monkeypatch.setattr(T, "build_trainer", lambda model, optimizer, fast_head: model)
+    monkeypatch.setattr(T, "make_optimizer", lambda schedule: None)
+    monkeypatch.setattr(T, "make_schedule", lambda *args: None)
+    monkeypatch.setattr(T, "training_dataset", lambda *args, **kwargs: None)
+    # |diff| 8e-4 on a loss of 0.2 is 0.4% apart: not equal at 0.1%, although 8e-4 < 1e-3
+    low = run(1.0, 0.2, 0.2008)
+    assert low["equal"] is False and low["validation_masked_tokens"] == 2
+    # |diff| 4e-3 on a loss of 5 is 0.08% apart: equal, although 4e-3 > 1e-3
+    assert run(6.0, 5.0, 5.004)["equal"] is True
+
+
+# --------------------------------------------------------------------------- matmul peak
+
+
+def test_matmul_peak_counts_two_flops_per_multiply_add_and_keeps_the_fastest_call(monkeypatch):
+    # sizes 16, 32, 64, two timed calls each; the fake clock makes size 32 the fastest
+    durations = iter([2**-10, 2**-9,   # 16: best 2**-10 s -> 2 * 16**3 * 2**10 / 1e9
+                      2**-9, 2**-10,   # 32: best 2**-10 s -> 2 * 32**3 * 2**10 / 1e9 (the peak)
+                      1.0, 0.5])       # 64: best 0.5 s -> 2 * 64**3 / 0.5 / 1e9
+    state = {"now": 0.0, "started": False}
+
+    def perf_counter():
+        if state["started"]:
+            state["now"] += next(durations)
+        state["started"] = not state["started"]
+        return state["now"]
+
+    monkeypatch.setattr(B, "time", SimpleNamespace(perf_counter=perf_counter))
+    got = B.matmul_peak(64, repeats=2)
+    assert got["gflops_by_size"] == pytest.approx({16: 2 * 16**3 * 2**10 / 1e9, 32: 2 * 32**3 * 2**10 / 1e9,
+                                                   64: 2 * 64**3 / 0.5 / 1e9})
+    assert got["peak_gflops"] == pytest.approx(2 * 32**3 * 2**10 / 1e9)
+    assert got["seconds"] == pytest.approx([1.0, 0.5])  # the calls of the largest size
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_model_from_config_is_seeded(tf_ready):
+    config = B.tiny_bert_config(vocab_size=40)
+    first, again, other = (B.model_from_config(config, seed=s) for s in (7, 7, 8))
+    assert all((a == b).all() for a, b in zip(first.get_weights(), again.get_weights()))
+    assert not all((a == b).all() for a, b in zip(first.get_weights(), other.get_weights()))
+
+
+def test_dropout_free_copies_zero_every_dropout_of_bert_and_distilbert():
+    distil = B._dropout_free(B.distilbert_size_config(vocab_size=40, tiny=True))
+    assert (distil.dropout, distil.attention_dropout) == (0.0, 0.0)
+    bert = B._dropout_free(B.tiny_bert_config(vocab_size=40))
+    assert (bert.hidden_dropout_prob, bert.attention_probs_dropout_prob) == (0.0, 0.0)
+    assert B.distilbert_size_config(vocab_size=40, tiny=True).dropout > 0  # the original is left alone

@@ -379,11 +379,15 @@ def _dropout_free(config: Any) -> Any:
 
 
 def model_from_config(config: Any, seed: int = 42) -> Any:
-    """A built TF masked LM with random weights drawn after seeding TensorFlow with ``seed``."""
-    import tensorflow as tf
+    """A built TF masked LM with random weights drawn after seeding with ``seed`` (same seed, same weights).
+
+    ``tf_keras.utils.set_random_seed`` seeds Python, NumPy and TensorFlow; ``tf.random.set_seed`` alone does
+    not reach the Keras initializers, which draw their seeds from Keras's own generator.
+    """
+    import tf_keras
     from transformers import TFAutoModelForMaskedLM
 
-    tf.random.set_seed(_check_int("seed", seed, 0))
+    tf_keras.utils.set_random_seed(_check_int("seed", seed, 0))
     model = TFAutoModelForMaskedLM.from_config(config)
     model(model.dummy_inputs, training=False)
     return model
