@@ -133,6 +133,11 @@ def test_nb01_ex2_solution_passes():
     feedback = check_max_length_choice(solution, COUNTS, CANDIDATES)
     assert feedback.passed, str(feedback)
     assert check_max_length_choice(np.int64(solution), COUNTS, CANDIDATES).passed
+    assert check_max_length_choice(np.array(solution), COUNTS, CANDIDATES).passed  # a 0-d array
+
+    import tensorflow as tf
+
+    assert check_max_length_choice(tf.constant(solution), COUNTS, CANDIDATES).passed
     assert "padding" in _notes(feedback)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mlm_tutorial.exercises.feedback import Feedback
+from mlm_tutorial.exercises.feedback import Feedback, as_number
 
 
 def _is_tf_tensor(value: Any) -> bool:
@@ -103,17 +103,18 @@ def check_max_length_choice(
     feedback = Feedback("Exercise 2 (choosing max_length)")
     table = length_tradeoff(counts, candidates).set_index("max_length")
     fine = table.index[table["lost_share"] <= max_lost_share]
+    number = as_number(answer)  # an int, a NumPy integer or a 0-d integer array or tensor gives an int
     if len(fine) == 0:
         longest = int(table.index.max())
-        if isinstance(answer, numbers.Integral) and not isinstance(answer, bool) and int(answer) == longest:
+        if isinstance(number, int) and number == longest:
             return feedback.good(f"no candidate stays within {max_lost_share:.0%}; the longest, {longest}, loses least")
         return feedback.bad(
             f"no candidate stays within {max_lost_share:.0%} here, so take the longest one, which loses least."
         )
     best = int(min(fine))
-    if isinstance(answer, bool) or not isinstance(answer, numbers.Integral):
+    if not isinstance(number, int):
         return feedback.bad(f"answer should be one int (a max_length), got {answer!r}.")
-    answer = int(answer)
+    answer = number
     if answer not in table.index:
         return feedback.bad(f"{answer} is not one of the candidates {list(table.index)}.")
     lost = float(table.at[answer, "lost_share"])
