@@ -166,7 +166,8 @@ def test_use_cases_has_both_kinds_and_prints_every_task() -> None:
 
 
 @pytest.mark.parametrize("spelling", [RIGHT, sorted(RIGHT), tuple(RIGHT), "".join(sorted(RIGHT)),
-                                      ", ".join(sorted(RIGHT)).upper()])
+                                      ", ".join(sorted(RIGHT)).upper(), ", ".join(sorted(RIGHT)) + ".",
+                                      "".join(sorted(RIGHT)) + ".", "; ".join(f"{x})" for x in sorted(RIGHT))])
 def test_use_cases_accepts_the_solution_in_any_spelling(spelling: Any) -> None:
     feedback = nb00.check_use_cases(spelling)
     assert feedback.passed, str(feedback)

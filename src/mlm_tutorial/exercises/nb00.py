@@ -227,7 +227,8 @@ def _letters(answer: Any) -> set[str] | None:
         return None
     if not all(isinstance(item, str) for item in items):
         return None
-    return {item.strip().strip(")").lower() for item in items}
+    cleaned = (item.strip().strip(").;:").lower() for item in items)  # "a)", "g." and "f;" name a letter too
+    return {letter for letter in cleaned if letter}
 
 
 def _count(n: int, one: str, many: str) -> str:
