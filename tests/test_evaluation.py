@@ -79,17 +79,20 @@ def test_masked_lm_score_does_not_depend_on_batch_size(mlm_model: Any, masks: tu
     assert small.masked_tokens == whole.masked_tokens
 
 
-def test_masked_lm_score_matches_a_direct_computation(mlm_model: Any, masks: tuple[np.ndarray, np.ndarray]) -> None:
-    masked, labels = masks
-    logits = mlm_model(input_ids=masked, attention_mask=np.ones_like(masked), training=False).logits.numpy()
-    logits = logits.astype(np.float64)
+def direct_score(model: Any, masked: np.ndarray, labels: np.ndarray, attention: np.ndarray) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over the labelled positions, computed in NumPy (float64) from the logits."""
+    logits = model(input_ids=masked, attention_mask=attention, training=False).logits.numpy().astype(np.float64)
     log_probs = logits - logits.max(-1, keepdims=True)
     log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
     where = labels != IGNORE_INDEX
     picked = log_probs[where]
     targets = labels[where]
-    expected_loss = -picked[np.arange(len(targets)), targets].mean()
-    expected_accuracy = (picked.argmax(-1) == targets).mean()
+    return float(-picked[np.arange(len(targets)), targets].mean()), float((picked.argmax(-1) == targets).mean())
+
+
+def test_masked_lm_score_matches_a_direct_computation(mlm_model: Any, masks: tuple[np.ndarray, np.ndarray]) -> None:
+    masked, labels = masks
+    expected_loss, expected_accuracy = direct_score(mlm_model, masked, labels, np.ones_like(masked))
     score = masked_lm_score(mlm_model, masked, labels)
     assert score.loss == pytest.approx(expected_loss, rel=1e-4)
     assert score.accuracy == pytest.approx(expected_accuracy)
@@ -156,12 +159,6 @@ def test_unigram_baseline_errors(bert_tokenizer: Any) -> None:
 # --------------------------------------------------------------------------- padded rows, bad ids, seeds, templates
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits.astype(np.float64)
-    shifted = logits - logits.max(-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-
-
 def test_masked_lm_score_ignores_padding_of_padded_rows(mlm_model: Any, bert_tokenizer: Any) -> None:
     """Padded rows (not packed chunks) must be scored with padding masked out of the attention."""
     texts = ["oil prices rose", "the bank said its profits for the year would rise sharply"]
@@ -174,12 +171,8 @@ def test_masked_lm_score_ignores_padding_of_padded_rows(mlm_model: Any, bert_tok
         labels[row, position] = ids[row, position]
         masked[row, position] = bert_tokenizer.mask_token_id
 
-    def loss_with(mask: np.ndarray) -> float:
-        log_probs = _log_softmax(mlm_model(input_ids=masked, attention_mask=mask, training=False).logits.numpy())
-        where = labels != IGNORE_INDEX
-        return float(-log_probs[where][np.arange(where.sum()), labels[where]].mean())
-
-    expected, unmasked = loss_with(attention), loss_with(np.ones_like(attention))
+    expected = direct_score(mlm_model, masked, labels, attention)[0]
+    unmasked = direct_score(mlm_model, masked, labels, np.ones_like(attention))[0]
     assert abs(expected - unmasked) > 1e-3  # padding does change the numbers, so the check below means something
     score = masked_lm_score(mlm_model, masked, labels)
     assert score.masked_tokens == 3
