@@ -50,7 +50,8 @@ def check_tokenized_batch(answer: Any, texts: list[str], tokenizer: Any, max_len
         return feedback.bad(
             f"input_ids is a {type(ids).__name__}, not a tf.Tensor: pass return_tensors='tf'."
         )
-    others = [key for key in expected.keys() if key in answer and key != "input_ids" and not _is_tf_tensor(answer[key])]
+    fields = [key for key in expected.keys() if key != "input_ids" and key in answer]  # the answer's fields besides the ids
+    others = [key for key in fields if not _is_tf_tensor(answer[key])]
     if others:
         feedback.bad(f"fields {others} are not tf.Tensors: return all fields from one call with return_tensors='tf'.")
     else:
@@ -80,8 +81,7 @@ def check_tokenized_batch(answer: Any, texts: list[str], tokenizer: Any, max_len
             "the ids differ from the reference: tokenize exactly the given texts, in order, with this tokenizer."
         )
     feedback.good("the ids match the reference, row by row")
-    changed = [key for key in expected.keys() if key != "input_ids" and key in answer
-               and not np.array_equal(np.asarray(answer[key]), expected[key].numpy())]
+    changed = [key for key in fields if not np.array_equal(np.asarray(answer[key]), expected[key].numpy())]
     if changed:
         feedback.bad(
             f"fields {changed} differ from what the tokenizer gives for these ids (attention_mask is 1 on real "
