@@ -123,6 +123,28 @@ def structure_problems(notebook: Any) -> list[str]:
     return problems
 
 
+_UNNUMBERED = {"Learning goals", "Summary", "Exercises"}
+
+
+def section_problems(notebook: Any) -> list[str]:
+    """Every '## ' heading but the goals, summary and exercises reads '## N · Title', numbered 1, 2, 3 ... in order."""
+    problems, expected = [], 1
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for heading in re.findall(r"^## (.+?)\s*$", cell.source, re.M):
+            if heading in _UNNUMBERED:
+                continue
+            number = re.match(r"(\d+) · \S", heading)
+            if number is None:
+                problems.append(f"markdown cell {index}: '## {heading}' is not '## {expected} · Title'")
+            elif int(number.group(1)) != expected:
+                problems.append(f"markdown cell {index}: '## {heading}' is numbered {number.group(1)}, "
+                                f"the sections so far make it {expected}")
+            expected += 1
+    return problems
+
+
 def setup_cell_problems(notebook: Any) -> list[str]:
     """First code cell: the Colab install cell, tagged; second: notebook_setup(); both 'skip' slides."""
     code = _code_cells(notebook)
@@ -312,6 +334,10 @@ def test_no_cell_needs_what_only_a_solution_defines(notebook: tuple[Path, Any]) 
     assert solution_dependency_problems(notebook[1]) == []
 
 
+def test_sections_are_numbered_in_order(notebook: tuple[Path, Any]) -> None:
+    assert section_problems(notebook[1]) == []
+
+
 def test_install_and_setup_cells(notebook: tuple[Path, Any]) -> None:
     assert setup_cell_problems(notebook[1]) == []
 
@@ -416,6 +442,11 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     assert any("cell 4 has slide_type '-', the rule says 'subslide'" in p for p in slides)
     assert exercise_problems(nb) == ["solution cell 6 has no answer cell right before it"]
     assert figure_problems(nb) == [] and offline_math_problems(nb) == []
+    assert section_problems(nb) == []
+    nb.cells[4].source = "## 2. Another section\n\n## 4 · A third"
+    assert section_problems(nb) == ["markdown cell 4: '## 2. Another section' is not '## 2 · Title'",
+                                    "markdown cell 4: '## 4 · A third' is numbered 4, the sections so far make it 3"]
+    nb.cells[4].source = "Prose that should open a sub-slide."
     nb.cells[4].source += " The mean is $0.15\\,n$; `$HOME` and `a$b$c` in code are fine."
     assert offline_math_problems(nb) == ["markdown cell 4 has TeX math '$0.15\\\\,n$': write it in plain text"]
     nb.cells[4].source = nb.cells[4].source.replace("$0.15\\,n$", "0.15·n")
