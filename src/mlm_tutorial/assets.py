@@ -38,6 +38,8 @@ class ModelRecipe:
     Training runs in phases of (chunk length, batch size, steps): short chunks first, where a small
     model learns from the neighbouring words quickly, then full-length chunks so that every position
     it will be used at has been trained (BERT's own pretraining did the same with 128 then 512).
+
+    Part of `make assets`; no notebook calls it.
     """
 
     vocab_size: int = 3000
@@ -86,6 +88,8 @@ def learn_wordpieces(words: Counter[str], vocab_size: int, specials: list[str], 
     pair is merged into a new piece until the vocabulary is full. Ties go to the alphabetically
     first pair, so the same word counts always give the same vocabulary (the ``tokenizers``
     trainers break ties in an order that changes from run to run).
+
+    Part of `make assets`; no notebook calls it.
     """
     entries = [(list(word[:1]) + [f"##{c}" for c in word[1:]], count) for word, count in sorted(words.items())]
     alphabet = sorted({symbol for symbols, _ in entries for symbol in symbols})
@@ -136,7 +140,10 @@ def learn_wordpieces(words: Counter[str], vocab_size: int, specials: list[str], 
 
 
 def train_wordpiece(texts: list[str], vocab_size: int, out: Path) -> Any:
-    """An uncased WordPiece tokenizer laid out like ``bert-base-uncased`` (``[CLS]`` = 101)."""
+    """An uncased WordPiece tokenizer laid out like ``bert-base-uncased`` (``[CLS]`` = 101).
+
+    Part of `make assets`; no notebook calls it.
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
@@ -161,7 +168,10 @@ def train_wordpiece(texts: list[str], vocab_size: int, out: Path) -> Any:
 
 
 def train_byte_bpe(texts: list[str], vocab_size: int, out: Path) -> Any:
-    """A byte-level BPE tokenizer laid out like RoBERTa's (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<mask>`` last)."""
+    """A byte-level BPE tokenizer laid out like RoBERTa's (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<mask>`` last).
+
+    Part of `make assets`; no notebook calls it.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import RobertaTokenizerFast
 
@@ -192,6 +202,8 @@ def sinusoidal_table(positions: int, width: int, scale: float) -> np.ndarray:
 
     Starting the learned position embeddings from these instead of from noise gives attention a
     usable notion of "the next word" at step 0, which matters when there is little data.
+
+    Part of `make assets`; no notebook calls it.
     """
     position = np.arange(positions)[:, None]
     rate = np.exp(-np.log(10000.0) * (np.arange(0, width, 2) / width))
@@ -202,7 +214,10 @@ def sinusoidal_table(positions: int, width: int, scale: float) -> np.ndarray:
 
 
 def new_model(tokenizer: Any, recipe: ModelRecipe, family: str) -> Any:
-    """A randomly initialised BERT or RoBERTa masked LM sized by ``recipe`` for ``tokenizer``."""
+    """A randomly initialised BERT or RoBERTa masked LM sized by ``recipe`` for ``tokenizer``.
+
+    Part of `make assets`; no notebook calls it.
+    """
     from transformers import BertConfig, RobertaConfig, TFBertForMaskedLM, TFRobertaForMaskedLM
 
     common = dict(
@@ -235,6 +250,8 @@ def train_model(texts: list[str], tokenizer: Any, recipe: ModelRecipe, family: s
 
     The vocabulary head runs only at the masked positions (see notebook 05). ``on_report(step,
     model)``, if given, is called with each progress report (every 50 steps).
+
+    Part of `make assets`; no notebook calls it.
     """
     import tensorflow as tf
 
@@ -284,7 +301,10 @@ def train_model(texts: list[str], tokenizer: Any, recipe: ModelRecipe, family: s
 
 
 def evaluate(model: Any, tokenizer: Any, train_rows: np.ndarray, test_rows: np.ndarray) -> dict[str, Any]:
-    """Model and unigram-baseline scores on fixed (seeded, 15%, all-mask) masks of ``test_rows``."""
+    """Model and unigram-baseline scores on fixed (seeded, 15%, all-mask) masks of ``test_rows``.
+
+    Part of `make assets`; no notebook calls it.
+    """
     from mlm_tutorial.evaluation import fixed_masks, masked_lm_score, unigram_baseline
 
     masked, labels = fixed_masks(test_rows, tokenizer, seed=EVAL_SEED)
@@ -295,14 +315,20 @@ def evaluate(model: Any, tokenizer: Any, train_rows: np.ndarray, test_rows: np.n
 
 
 def non_business_texts(folder: Path) -> tuple[list[str], list[str]]:
-    """The training and held-out articles of the four non-business categories."""
+    """The training and held-out articles of the four non-business categories.
+
+    Part of `make assets`; no notebook calls it.
+    """
     train, test = _corpus(folder)
     keep = lambda frame: frame.loc[frame["label"] != BUSINESS, "text"].astype(str).tolist()  # noqa: E731
     return keep(train), keep(test)
 
 
 def evaluate_saved(folder: Path, corpus: Path) -> dict[str, Any]:
-    """Re-measure a saved bundled model exactly as its card did (used by the tests)."""
+    """Re-measure a saved bundled model exactly as its card (written by `make assets`) did.
+
+    Used by the tests; no notebook calls it.
+    """
     from transformers import AutoTokenizer, TFAutoModelForMaskedLM
 
     from mlm_tutorial.chunking import chunk_texts
@@ -325,7 +351,10 @@ MODEL_TITLES = {
 
 def write_card(folder: Path, family: str, recipe: ModelRecipe, results: dict[str, Any], train_texts: list[str],
                seconds: float) -> None:
-    """Write the model card (README.md) and its numbers (evaluation.json) next to the weights."""
+    """Write the model card (README.md) and its numbers (evaluation.json) next to the weights.
+
+    Part of `make assets`; no notebook calls it.
+    """
     name, kind, stands_in_for, tokenizer_text = MODEL_TITLES[family]
     sizes = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     model, base = results["model"], results["unigram_baseline"]
@@ -400,6 +429,8 @@ def build(corpus: Path, out: Path, steps: int | None = None, log: bool = True) -
 
     ``steps`` shrinks each model's training budget (the tests use a handful of steps). Every
     folder is built in a scratch folder first and moved into place only when complete.
+
+    Part of `make assets`; no notebook calls it.
     """
     from mlm_tutorial.chunking import chunk_texts
     from mlm_tutorial.setup import prepare_environment, silence_libraries
@@ -446,6 +477,7 @@ def build(corpus: Path, out: Path, steps: int | None = None, log: bool = True) -
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line ``python -m mlm_tutorial.assets build`` that `make assets` runs."""
     parser = argparse.ArgumentParser(prog="python -m mlm_tutorial.assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="rebuild tokenizers and models")

@@ -63,7 +63,10 @@ def _check_fraction(name: str, value: Any) -> float:
 
 @dataclass(frozen=True)
 class ModelShape:
-    """The sizes that decide a BERT-style masked LM's cost: layers, hidden size, heads, feed-forward, vocabulary."""
+    """The sizes that decide a BERT-style masked LM's cost: layers, hidden size, heads, feed-forward, vocabulary.
+
+    Introduced in notebook 05.
+    """
 
     layers: int
     hidden: int
@@ -123,7 +126,10 @@ def forward_flops_per_token(shape: ModelShape, seq_len: int, head_fraction: floa
 
 def training_flops_per_token(shape: ModelShape, seq_len: int, head_fraction: float = 1.0,
                              last_layer_fraction: float = 1.0) -> float:
-    """FLOPs of one training step per token: :data:`TRAINING_FACTOR` (3) times the forward pass."""
+    """FLOPs of one training step per token: :data:`TRAINING_FACTOR` (3) times the forward pass.
+
+    Notebook 05 uses it through :func:`flops_summary`; so does `make bench`.
+    """
     return TRAINING_FACTOR * sum(forward_flops_per_token(shape, seq_len, head_fraction, last_layer_fraction).values())
 
 
@@ -184,7 +190,10 @@ def plot_flop_breakdown(breakdowns: Mapping[str, Mapping[str, float]], totals: M
 
 @dataclass(frozen=True)
 class LayoutCost:
-    """What a way of laying out articles in rows costs: positions computed, padding, text cut off."""
+    """What a way of laying out articles in rows costs: positions computed, padding, text cut off.
+
+    What :func:`layout_cost` returns (notebook 05).
+    """
 
     layout: str
     rows: int
@@ -260,6 +269,8 @@ def interleaved_order(names: Sequence[str], rounds: int, warmup: int = 1) -> lis
 
     Each round runs every path once, in the order given: ``A B A B ...``. Returns ``(name, is_warmup)`` pairs.
     Alternating makes a slow phase of a shared machine hit both paths, instead of all runs of one of them.
+
+    Introduced in notebook 05.
     """
     if isinstance(names, str) or not isinstance(names, Sequence) or not names:
         raise ValueError(f"names must be a non-empty list of path names such as ['baseline', 'project'], "
@@ -273,7 +284,10 @@ def interleaved_order(names: Sequence[str], rounds: int, warmup: int = 1) -> lis
 
 @dataclass
 class Timings:
-    """Seconds of each measured run per path, the warm-up runs apart, and the order they ran in."""
+    """Seconds of each measured run per path, the warm-up runs apart, and the order they ran in.
+
+    What :func:`run_interleaved` returns; notebook 05's comparisons are built on it.
+    """
 
     seconds: dict[str, list[float]]
     warmup_seconds: dict[str, list[float]]
@@ -294,6 +308,8 @@ def run_interleaved(runners: Mapping[str, Callable[[], Any]], rounds: int, warmu
 
     A runner that returns a number of seconds has timed its own work (e.g. the training steps of one ``fit``
     call, without ``fit``'s set-up and tear-down); for any other return value the call is timed with ``clock``.
+
+    Notebook 05 uses it through :func:`training_comparison` and :func:`masking_comparison`; so does `make bench`.
     """
     if not isinstance(runners, Mapping) or not runners:
         raise ValueError("runners must be a non-empty dict {name: function that runs one measurement}.")
@@ -319,6 +335,8 @@ def matmul_peak(size: int = 4096, repeats: int = 5) -> dict[str, Any]:
     fastest call of all counts: a small product may not reach the machine's limit, and another process
     competing for the cores slows every size, so taking one size and one call could understate the peak
     and flatter every fraction computed from it. A product costs ``2 * n**3`` FLOPs.
+
+    Introduced in notebook 05.
     """
     import tensorflow as tf
 
@@ -349,6 +367,8 @@ def distilbert_size_config(vocab_size: int = 30522, pad_token_id: int = 0, tiny:
     """The config of a DistilBERT-size masked LM (6 layers, hidden 768, 12 heads, feed-forward 3072).
 
     ``tiny=True``: one layer of hidden size 32 with the same vocabulary, for smoke runs and tests.
+
+    Introduced in notebook 05.
     """
     from transformers import DistilBertConfig
 
@@ -362,7 +382,10 @@ def distilbert_size_config(vocab_size: int = 30522, pad_token_id: int = 0, tiny:
 
 
 def tiny_bert_config(vocab_size: int, pad_token_id: int = 0) -> Any:
-    """A one-layer BERT masked-LM config of hidden size 32: what ``--quick`` uses instead of the bundled model."""
+    """A one-layer BERT masked-LM config of hidden size 32: what ``--quick`` uses instead of the bundled model.
+
+    Part of `make bench` (``--quick``); no notebook calls it.
+    """
     from transformers import BertConfig
 
     return BertConfig(vocab_size=_check_int("vocab_size", vocab_size, 8), hidden_size=32, num_hidden_layers=1,
@@ -383,6 +406,8 @@ def model_from_config(config: Any, seed: int = 42) -> Any:
 
     ``tf_keras.utils.set_random_seed`` seeds Python, NumPy and TensorFlow; ``tf.random.set_seed`` alone does
     not reach the Keras initializers, which draw their seeds from Keras's own generator.
+
+    Part of `make bench`; no notebook calls it.
     """
     import tf_keras
     from transformers import TFAutoModelForMaskedLM
@@ -394,7 +419,10 @@ def model_from_config(config: Any, seed: int = 42) -> Any:
 
 
 def clone_model(model: Any, dropout: bool = True) -> Any:
-    """A second model of the same class with the same weights (optionally with every dropout rate set to 0)."""
+    """A second model of the same class with the same weights (optionally with every dropout rate set to 0).
+
+    Used by :func:`training_comparison` (notebook 05) and by `make bench`.
+    """
     if not hasattr(model, "config") or not hasattr(model, "get_weights"):
         raise TypeError(f"model must be a transformers TF model, got {type(model).__name__}.")
     config = model.config if dropout else _dropout_free(model.config)
@@ -412,6 +440,8 @@ def course_recipe_dataset(model: Any, tokenizer: Any, rows: Any, batch_size: int
 
     ``DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="tf")`` and
     ``model.prepare_tf_dataset(..., collate_fn=collator, shuffle=True)``, repeated without end.
+
+    Used by :func:`training_comparison` (notebook 05) and by `make bench`.
     """
     import datasets
     from transformers import DataCollatorForLanguageModeling
@@ -482,6 +512,8 @@ def training_comparison(model: Any, tokenizer: Any, rows: Any, batch_size: int =
     copy with the same weights. Both use the project's AdamW (:func:`mlm_tutorial.training.make_optimizer`)
     with the same schedule, so the comparison is about data pipeline and head only. Runs of
     ``steps_per_run`` steps alternate (:func:`run_interleaved`); the medians are compared.
+
+    Introduced in notebook 05.
     """
     from mlm_tutorial.training import build_trainer, make_optimizer, make_schedule, training_dataset
 
@@ -531,6 +563,8 @@ def equal_loss_check(model: Any, tokenizer: Any, train_rows: Any, validation_row
     (same masks) and use the same optimizer settings. The losses are mathematically the same, so the two
     runs should end at the same validation loss up to float rounding: ``equal`` is True when they agree
     within ``tolerance`` (relative).
+
+    Part of `make bench`; no notebook calls it.
     """
     from mlm_tutorial.evaluation import fixed_masks, masked_lm_score
     from mlm_tutorial.masking import IGNORE_INDEX
@@ -565,6 +599,8 @@ def flops_summary(shape: ModelShape, seq_len: int, comparison: Mapping[str, Any]
     "Useful" FLOPs are the work the project's path needs: the head, and the last layer's queries, attention,
     output projection and feed-forward block, on the masked share of the positions only; the recipe computes
     them at every position. ``achieved_gflops`` is the project path's rate.
+
+    Introduced in notebook 05.
     """
     needed = {"masked_share", "project_tokens_per_s", "baseline_tokens_per_s"}
     if not isinstance(comparison, Mapping) or not needed <= set(comparison):
@@ -609,6 +645,8 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
     rows; the ``tf.data`` runs are timed from creating the iterator to the last batch (destroying an iterator
     can block while its autotuning thread sleeps). Runs alternate; ``ratio`` is project / collator and
     ``direct_ratio`` project / collator_direct.
+
+    Introduced in notebook 05.
     """
     import datasets
     import tensorflow as tf
@@ -672,6 +710,8 @@ class BenchSettings:
     (``distilbert_steps``) optimizer steps. ``validation_rows`` and ``masking_rows`` cap the held-out
     chunks of the loss check and the chunks of the masking comparison (``None``: all of them).
     ``tiny_models`` replaces the bundled model and the DistilBERT-size model by one-layer configs.
+
+    Part of `make bench`; no notebook calls it.
     """
 
     batch_size: int = 32
@@ -727,7 +767,10 @@ def _machine() -> dict[str, Any]:
 
 
 def run_benchmarks(settings: BenchSettings, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Everything ``make bench`` measures, as one JSON-ready dict (its layout: ``benchmarks/README.md``)."""
+    """Everything ``make bench`` measures, as one JSON-ready dict (its layout: ``benchmarks/README.md``).
+
+    Part of `make bench`; no notebook calls it.
+    """
     from mlm_tutorial.chunking import chunk_texts
     from mlm_tutorial.resources import (bundled_corpus_dir, bundled_model_dir, load_mlm_model, load_news_corpus,
                                         load_tokenizer)
@@ -804,7 +847,10 @@ TARGETS = (
 
 
 def target_checks(results: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Each target with its measured value and whether it passed (``None`` when it was not measured)."""
+    """Each target with its measured value and whether it passed (``None`` when it was not measured).
+
+    Part of `make bench`; no notebook calls it.
+    """
     training = results.get("training", {})
     bundled, distil = training.get("bundled"), training.get("distilbert_size")
     validation = bundled.get("validation") if bundled else None
@@ -841,7 +887,10 @@ def _format_target(check: Mapping[str, Any]) -> str:
 
 
 def format_table(results: Mapping[str, Any]) -> str:
-    """The printed summary of :func:`run_benchmarks`: training, compute, masking, then the targets."""
+    """The printed summary of :func:`run_benchmarks`: training, compute, masking, then the targets.
+
+    Part of `make bench`; no notebook calls it.
+    """
     lines = []
     machine, settings = results.get("machine", {}), results.get("settings", {})
     lines.append(f"MLM fine-tuning benchmark: {machine.get('cpu_count', '?')} CPU cores, TensorFlow "
@@ -894,7 +943,10 @@ def format_table(results: Mapping[str, Any]) -> str:
 
 
 def write_results(results: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
-    """Write ``results`` as JSON (default ``build/bench.json``) via a temporary file, and return the path."""
+    """Write ``results`` as JSON (default ``build/bench.json``) via a temporary file, and return the path.
+
+    Part of `make bench`; no notebook calls it.
+    """
     from mlm_tutorial.paths import build_dir, write_text_atomic
 
     if not isinstance(results, Mapping):
@@ -914,7 +966,10 @@ def _json_default(value: Any) -> Any:
 
 
 def prepare(seed: int = 42) -> None:
-    """Set up TensorFlow for measuring (Keras 2, quiet logs, seeds), as a notebook's setup cell would."""
+    """Set up TensorFlow for measuring (Keras 2, quiet logs, seeds), as a notebook's setup cell would.
+
+    Part of `make bench`; no notebook calls it.
+    """
     from mlm_tutorial.setup import notebook_setup
 
     notebook_setup(seed=seed, deterministic=False, verbose=False)

@@ -20,6 +20,8 @@ def chunk_texts(texts: Sequence[str] | Iterable[str], tokenizer: Any, chunk_size
     stops; each row starts with the classifier token (``[CLS]``, ``<s>``) and ends with the
     separator, like a single-sentence input. The last, incomplete piece of the stream is
     dropped. Returns an ``int32`` array of shape ``(rows, chunk_size)``.
+
+    Introduced in notebook 01; notebooks 03 to 05 mask, train and evaluate on its chunks.
     """
     if isinstance(texts, str):
         texts = [texts]

@@ -41,5 +41,8 @@ def install_cell_source() -> str:
 
 
 def colab_badge_url(notebook_path: str) -> str:
-    """The "Open in Colab" link for a notebook given relative to the repository root."""
+    """The "Open in Colab" link for a notebook given relative to the repository root.
+
+    Used by `make readme` for the README's badges; no notebook calls it.
+    """
     return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{notebook_path}"

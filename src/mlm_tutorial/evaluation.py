@@ -7,18 +7,21 @@ Masks are drawn once with a seed and reused, so the same model always gets the s
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from mlm_tutorial.masking import IGNORE_INDEX, mask_tokens
+from mlm_tutorial.resources import perplexity_from_loss
 
 
 @dataclass(frozen=True)
 class MaskedLMScore:
-    """Mean cross-entropy (nats), perplexity and top-1 accuracy over the masked tokens."""
+    """Mean cross-entropy (nats), perplexity and top-1 accuracy over the masked tokens.
+
+    What :func:`unigram_baseline` (notebook 03) and :func:`masked_lm_score` (notebook 04) return.
+    """
 
     loss: float
     perplexity: float
@@ -31,14 +34,20 @@ class MaskedLMScore:
 
 def fixed_masks(input_ids: Any, tokenizer: Any, seed: int = 1234, mlm_probability: float = 0.15,
                 strategy: str = "mask_only") -> tuple[np.ndarray, np.ndarray]:
-    """Mask ``input_ids`` once, with a seed, for evaluation. Returns NumPy ``(masked, labels)``."""
+    """Mask ``input_ids`` once, with a seed, for evaluation. Returns NumPy ``(masked, labels)``.
+
+    Introduced in notebook 03.
+    """
     masked, labels = mask_tokens(np.asarray(input_ids), tokenizer, mlm_probability=mlm_probability,
                                  strategy=strategy, seed=seed)
     return masked.numpy(), labels.numpy()
 
 
 def masked_lm_score(model: Any, masked_ids: Any, labels: Any, batch_size: int = 32) -> MaskedLMScore:
-    """Score ``model`` on pre-masked inputs: cross-entropy and accuracy where ``labels != -100``."""
+    """Score ``model`` on pre-masked inputs: cross-entropy and accuracy where ``labels != -100``.
+
+    Introduced in notebook 04.
+    """
     import tensorflow as tf
 
     masked_ids, labels = np.asarray(masked_ids), np.asarray(labels)
@@ -77,7 +86,8 @@ def masked_lm_score(model: Any, masked_ids: Any, labels: Any, batch_size: int = 
         correct += int(np.sum(np.argmax(picked.numpy(), axis=-1) == targets))
         count += int(where.sum())
     loss = total_loss / count
-    return MaskedLMScore(loss=loss, perplexity=_exp(loss), accuracy=correct / count, masked_tokens=count)
+    return MaskedLMScore(loss=loss, perplexity=perplexity_from_loss(loss), accuracy=correct / count,
+                         masked_tokens=count)
 
 
 def unigram_baseline(train_ids: Any, labels: Any, tokenizer: Any) -> MaskedLMScore:
@@ -85,6 +95,8 @@ def unigram_baseline(train_ids: Any, labels: Any, tokenizer: Any) -> MaskedLMSco
 
     Accuracy is how often that guess is right on the masked tokens; perplexity is that of the
     add-one-smoothed unigram distribution of the training tokens.
+
+    Introduced in notebook 03.
     """
     train_ids, labels = np.asarray(train_ids).ravel(), np.asarray(labels)
     for name, array in (("train_ids", train_ids), ("labels", labels)):
@@ -103,14 +115,8 @@ def unigram_baseline(train_ids: Any, labels: Any, tokenizer: Any) -> MaskedLMSco
     probs = (counts + 1.0) / (counts.sum() + len(counts))
     loss = float(-np.mean(np.log(probs[targets])))
     accuracy = float(np.mean(targets == int(np.argmax(counts))))
-    return MaskedLMScore(loss=loss, perplexity=_exp(loss), accuracy=accuracy, masked_tokens=int(targets.size))
-
-
-def _exp(value: float) -> float:
-    try:
-        return math.exp(value)
-    except OverflowError:
-        return math.inf
+    return MaskedLMScore(loss=loss, perplexity=perplexity_from_loss(loss), accuracy=accuracy,
+                         masked_tokens=int(targets.size))
 
 
 # --------------------------------------------------------------------------- notebook 04: before/after views
@@ -174,6 +180,8 @@ def compare_fill_mask(before: Any, after: Any) -> Any:
     """Two :func:`fill_mask_predictions` tables side by side, one row per sentence and rank.
 
     Columns: ``sentence``, ``rank``, ``before``, ``p_before``, ``after``, ``p_after``.
+
+    Introduced in notebook 04.
     """
     import pandas as pd
 
@@ -206,6 +214,8 @@ def adaptation_table(before: Any, after: Any, domain: str) -> Any:
 
     Columns: ``category``, ``domain`` (bool), ``perplexity_before``, ``perplexity_after``, ``ratio``
     (after / before; below 1 means the model got better on that category).
+
+    Introduced in notebook 04.
     """
     import pandas as pd
 

@@ -180,7 +180,7 @@ def batch_layout(encoding: Any, tokenizer: Any) -> BatchLayout:
 
     Each row: the classifier token (``[CLS]``/``<s>``), the text, the separator token
     (``[SEP]``/``</s>``), then padding up to the row length, with ``attention_mask`` 1 exactly
-    where the id is not padding. All ids come from the tokenizer. Introduced in notebook 02.
+    where the id is not padding. All ids come from the tokenizer. Used by :func:`check_batch_layout` (notebook 02).
     """
     _check_tokenizer(tokenizer)
     ids = _as_batch(_field(encoding, "input_ids"), "input_ids")
@@ -238,7 +238,8 @@ def special_tokens_table(tokenizer: Any) -> "pd.DataFrame":
     """The tokenizer's special tokens: one row per role it defines (``role``, ``attribute``, ``token``, ``id``).
 
     Roles are those of :data:`ROLES` (classifier, separator, padding, mask, unknown, begin and
-    end of sequence); a role the tokenizer does not define is left out. Introduced in notebook 02.
+    end of sequence); a role the tokenizer does not define is left out. Used by :func:`compare_special_tokens`
+    (notebook 02).
     """
     import pandas as pd
 

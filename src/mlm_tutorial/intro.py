@@ -170,7 +170,10 @@ def plot_guesses(tables: Mapping[str, pd.DataFrame]) -> Figure:
 
 
 def estimated_minutes(time_text: str) -> int:
-    """The minutes in an ``Estimated time:`` text such as ``"35 minutes (offline run: about 25 s ...)"``."""
+    """The minutes in an ``Estimated time:`` text such as ``"35 minutes (offline run: about 25 s ...)"``.
+
+    Notebook 00's series map reads each notebook's time with it.
+    """
     if not isinstance(time_text, str):
         raise TypeError(f"time_text must be a string, got {type(time_text).__name__}.")
     match = _MINUTES.match(time_text)

@@ -31,7 +31,10 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 @dataclass(frozen=True)
 class VocabularyInfo:
-    """What masking needs to know about a tokenizer's vocabulary, as NumPy arrays."""
+    """What masking needs to know about a tokenizer's vocabulary, as NumPy arrays.
+
+    What :func:`vocabulary_info` returns (notebook 03).
+    """
 
     size: int
     mask_id: int

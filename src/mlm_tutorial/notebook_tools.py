@@ -35,7 +35,10 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in kernel traceback
 
 
 def notebook_paths(folder: Path | None = None) -> list[Path]:
-    """The series' notebooks (``NN_name.ipynb``) in order."""
+    """The series' notebooks (``NN_name.ipynb``) in order.
+
+    Used by `make run`, `make notebooks` and notebook 00's series map.
+    """
     folder = folder if folder is not None else project_root() / "notebooks"
     if not folder.is_dir():
         raise FileNotFoundError(f"notebook folder {folder} does not exist.")
@@ -43,6 +46,10 @@ def notebook_paths(folder: Path | None = None) -> list[Path]:
 
 
 def read_notebook(path: Path) -> Any:
+    """Read a notebook file (nbformat version 4).
+
+    Used by `make run`, `make notebooks`, `make readme` and the tests; no notebook calls it.
+    """
     import nbformat
 
     return nbformat.read(str(path), as_version=4)
@@ -60,6 +67,8 @@ def student_copy(notebook: Any) -> Any:
 
     A solution cell keeps only its tags and slide type: pasted images (``attachments``) and other
     metadata, such as a figure's ``alt`` description, could give the answer away.
+
+    Part of `make run` (the build folder); no notebook calls it.
     """
     result = copy.deepcopy(notebook)
     for cell in result.cells:
@@ -80,7 +89,10 @@ def student_copy(notebook: Any) -> Any:
 
 @dataclass(frozen=True)
 class NotebookInfo:
-    """What the README table says about one notebook, read from its first markdown cell."""
+    """What the README table says about one notebook, read from its first markdown cell.
+
+    What :func:`notebook_info` returns; used by `make readme` and notebook 00's series map.
+    """
 
     path: str
     title: str
@@ -89,7 +101,10 @@ class NotebookInfo:
 
 
 def notebook_info(path: Path, root: Path | None = None) -> NotebookInfo:
-    """Title (``# ...``), one-line summary (first ``> ...`` line) and ``Estimated time:`` of a notebook."""
+    """Title (``# ...``), one-line summary (first ``> ...`` line) and ``Estimated time:`` of a notebook.
+
+    Used by `make readme` and notebook 00's series map.
+    """
     root = root if root is not None else project_root()
     notebook = read_notebook(path)
     first = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
@@ -111,7 +126,7 @@ def notebook_info(path: Path, root: Path | None = None) -> NotebookInfo:
 
 
 def readme_table(root: Path | None = None) -> str:
-    """The README's notebook table, generated from the notebooks."""
+    """The README's notebook table, generated from the notebooks. Part of `make readme`; no notebook calls it."""
     root = root if root is not None else project_root()
     rows = [
         "| # | notebook | what it teaches | time | Colab |",
@@ -128,7 +143,10 @@ def readme_table(root: Path | None = None) -> str:
 
 
 def readme_with_table(readme: str, table: str) -> str:
-    """Replace what lies between the table markers of ``readme`` with ``table``."""
+    """Replace what lies between the table markers of ``readme`` with ``table``.
+
+    Part of `make readme`; no notebook calls it.
+    """
     if TABLE_START not in readme or TABLE_END not in readme:
         raise ValueError(f"README.md lacks the markers {TABLE_START} and {TABLE_END}.")
     head, rest = readme.split(TABLE_START, 1)
@@ -140,11 +158,18 @@ def readme_with_table(readme: str, table: str) -> str:
 
 
 def first_code_cell(notebook: Any) -> Any:
+    """The first code cell of ``notebook`` (where the Colab install cell belongs), or None.
+
+    Part of `make notebooks` (``sync``); no notebook calls it.
+    """
     return next((c for c in notebook.cells if c.cell_type == "code"), None)
 
 
 def sync_install_cell(notebook: Any) -> bool:
-    """Make the notebook's first code cell the Colab install cell. Returns True if it changed."""
+    """Make the notebook's first code cell the Colab install cell. Returns True if it changed.
+
+    Part of `make notebooks` (``sync``); no notebook calls it.
+    """
     import nbformat
 
     cell = first_code_cell(notebook)
@@ -186,6 +211,8 @@ def slide_types(notebook: Any) -> list[str]:
     another shown code cell starts a sub-slide of its own, so an exercise's solution comes one slide
     after its answer cell. The Colab install cell, the setup cell (the first two code cells) and
     cells that open with ``# extra code`` are left out of the slides.
+
+    Part of `make notebooks` (``sync``); no notebook calls it.
     """
     kinds: list[str] = []
     code_cells = 0
@@ -207,7 +234,10 @@ def slide_types(notebook: Any) -> list[str]:
 
 
 def sync_slide_types(notebook: Any) -> bool:
-    """Set every cell's ``slideshow.slide_type`` to :func:`slide_types`. Returns True if any changed."""
+    """Set every cell's ``slideshow.slide_type`` to :func:`slide_types`. Returns True if any changed.
+
+    Part of `make notebooks` (``sync``); no notebook calls it.
+    """
     changed = False
     for cell, kind in zip(notebook.cells, slide_types(notebook)):
         slideshow = cell.metadata.setdefault("slideshow", {})
@@ -235,6 +265,8 @@ def _image_key(mimetype: str, data: str) -> tuple[str, str]:
 def figure_alt_texts(notebook: Any) -> dict[tuple[str, str], str]:
     """The text alternative of every image in ``notebook``'s outputs, keyed by (mimetype, base64 data):
     the ``alt`` metadata of the cell that drew it. Images of cells without one are left out.
+
+    Part of `make run` (the build folder); no notebook calls it.
     """
     return {
         _image_key(mimetype, output["data"][mimetype]): str(cell.metadata[ALT_TEXT_KEY])
@@ -250,6 +282,8 @@ def with_alt_text(html: str, notebook: Any) -> str:
     """``html`` exported from ``notebook`` with every embedded figure's ``alt`` set from
     :func:`figure_alt_texts`, so a screen reader reads what the figure shows instead of nbconvert's
     "no description". Images without a text alternative keep what nbconvert gave them.
+
+    Part of `make run` (the build folder); no notebook calls it.
     """
     texts = figure_alt_texts(notebook)
 
@@ -268,7 +302,10 @@ def with_alt_text(html: str, notebook: Any) -> str:
 
 
 def page_html(notebook: Any) -> str:
-    """``notebook`` as one HTML page (nbconvert's lab template) with its figures described."""
+    """``notebook`` as one HTML page (nbconvert's lab template) with its figures described.
+
+    Part of `make run` (the build folder); no notebook calls it.
+    """
     from nbconvert import HTMLExporter
 
     html, _ = HTMLExporter().from_notebook_node(notebook)
@@ -282,6 +319,8 @@ def slides_html(notebook: Any) -> str:
     wrap, and a wide table scrolls sideways, so nothing is cut off. reveal.js, jQuery, RequireJS and
     MathJax load from their public CDNs when the file is opened (nbconvert's defaults), so presenting
     needs a network; offline the file shows as one long page.
+
+    Part of `make run` (the build folder); no notebook calls it.
     """
     from nbconvert import SlidesExporter
 
@@ -332,7 +371,10 @@ STDERR_NOISE: tuple[re.Pattern[str], ...] = tuple(
 
 
 def is_noise_line(line: str) -> bool:
-    """True when ``line`` (or every carriage-return segment of it) is known library chatter."""
+    """True when ``line`` (or every carriage-return segment of it) is known library chatter.
+
+    Part of `make run` and `make notebooks`; no notebook calls it.
+    """
     segments = [part for part in line.split("\r") if part.strip()]
     return bool(segments) and all(any(p.match(part) for p in STDERR_NOISE) for part in segments)
 
@@ -358,6 +400,8 @@ def drop_stderr_noise(outputs: Iterable[Any]) -> list[Any]:
     A stderr stream that holds only noise disappears; one with other lines keeps those lines.
     Outputs of every other kind (stdout, results, displays, errors) are returned unchanged. The
     given outputs are not modified.
+
+    Part of `make run` and `make notebooks`; no notebook calls it.
     """
     from nbformat import NotebookNode
 
@@ -379,6 +423,8 @@ def merge_streams(outputs: Iterable[Any]) -> list[Any]:
     A kernel sends what a cell prints in many pieces (Keras sends every line of a training log on its
     own); kept apart, the HTML and the slides show each piece as a separate block. The given outputs
     are not modified.
+
+    Part of `make run` and `make notebooks`; no notebook calls it.
     """
     from nbformat import NotebookNode
 
@@ -402,6 +448,8 @@ def tidy_notebook(notebook: Any) -> Any:
     start-up log lines, each printed output in one block. nbval compares cells through
     :func:`drop_stderr_noise` too and merges a cell's streams itself, so a fresh run's chatter does not
     fail the check and the merged committed outputs still match.
+
+    Part of `make run` and `make notebooks`; no notebook calls it.
     """
     result = copy.deepcopy(notebook)
     for cell in result.cells:
@@ -422,6 +470,8 @@ def execute(notebook: Any, cwd: Path, timeout: int = 1800, kernel_log: Path | No
     folder (IPC transport) rather than over plain-text TCP ports on localhost. With ``kernel_log``, the
     kernel process's own standard error goes to that file instead of the terminal: TensorFlow's start-up
     lines (which the notebook also receives as stderr output) and whatever a crashing kernel prints.
+
+    Part of `make run` and `make notebooks`; no notebook calls it.
     """
     from nbclient import NotebookClient
     from traitlets.config import Config
@@ -544,6 +594,9 @@ def refresh_sources() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line ``python -m mlm_tutorial.notebook_tools``: ``run`` (`make run`), ``sync`` and
+    ``refresh`` (`make notebooks`), ``readme`` (`make readme`).
+    """
     parser = argparse.ArgumentParser(prog="python -m mlm_tutorial.notebook_tools", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the notebooks into the build folder")

@@ -22,6 +22,8 @@ def project_root() -> Path:
     ``MLM_TUTORIAL_ROOT`` wins when set (the Colab install cell sets it to its clone).
     Otherwise the folder two levels above this package's ``src/`` folder is used, which is
     the checkout for the editable install that ``make`` performs.
+
+    Every other helper of this module starts from it (notebook 00 on).
     """
     env = os.environ.get(ROOT_ENV)
     if env:
@@ -36,7 +38,7 @@ def project_root() -> Path:
 
 
 def data_dir() -> Path:
-    """The bundled offline assets: ``<root>/data``."""
+    """The bundled offline assets: ``<root>/data``, where the loaders look from notebook 00 on."""
     return project_root() / "data"
 
 
@@ -61,6 +63,8 @@ def build_dir(create: bool = True) -> Path:
 
     Everything the notebooks write (checkpoints, saved models, metrics) goes below it, so the
     source notebooks and ``data/`` are never touched.
+
+    Introduced in notebook 04.
     """
     env = os.environ.get(BUILD_ENV)
     path = Path(env).expanduser() if env else project_root() / "build"
@@ -139,7 +143,10 @@ def tree_digest(root: Path | None = None, folders: tuple[str, ...] = ("notebooks
 
 
 def tree_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    """What differs between two digests, one line per path."""
+    """What differs between two digests, one line per path.
+
+    Used by the tests that check that `make run` and `make test` leave ``notebooks/`` and ``data/`` unchanged.
+    """
     lines = [f"added   {name}" for name in sorted(after.keys() - before.keys())]
     lines += [f"removed {name}" for name in sorted(before.keys() - after.keys())]
     lines += [f"changed {name}" for name in sorted(before.keys() & after.keys()) if before[name] != after[name]]

@@ -34,7 +34,10 @@ DOWNLOAD_BYTES = 1 * GB
 
 
 def python_problem(version: Sequence[int]) -> str | None:
-    """Return why ``version`` (major, minor) cannot run the series, or None when it can."""
+    """Return why ``version`` (major, minor) cannot run the series, or None when it can.
+
+    Run by the Makefile before the first install (`make run`, `make test`); no notebook calls it.
+    """
     major_minor = (int(version[0]), int(version[1]))
     if OLDEST_PYTHON <= major_minor <= NEWEST_PYTHON:
         return None
@@ -56,7 +59,10 @@ def _existing(path: Path) -> Path:
 
 
 def space_needs(venv: Path, temp: Path) -> dict[Path, int]:
-    """Bytes the install needs free in each place: the virtual environment and pip's temporary folder."""
+    """Bytes the install needs free in each place: the virtual environment and pip's temporary folder.
+
+    Run by the Makefile before the first install (`make run`, `make test`); no notebook calls it.
+    """
     venv_bytes = VENV_UPDATE_BYTES if (Path(venv) / "bin").is_dir() else NEW_VENV_BYTES
     return {Path(venv): venv_bytes, Path(temp): DOWNLOAD_BYTES}
 
@@ -70,6 +76,8 @@ def space_problems(
 
     ``free_bytes`` and ``device`` default to :func:`shutil.disk_usage` and ``os.stat(...).st_dev`` of the
     nearest existing folder; tests pass their own.
+
+    Run by the Makefile before the first install (`make run`, `make test`); no notebook calls it.
     """
     free_bytes = free_bytes or (lambda path: shutil.disk_usage(_existing(path)).free)
     device = device or (lambda path: os.stat(_existing(path)).st_dev)
@@ -92,7 +100,10 @@ def space_problems(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print every problem found to stderr and return 1, or return 0 when the install can go ahead."""
+    """Print every problem found to stderr and return 1, or return 0 when the install can go ahead.
+
+    Run by the Makefile before the first install (`make run`, `make test`); no notebook calls it.
+    """
     parser = argparse.ArgumentParser(description="Check Python and disk space before `make` installs .venv/.")
     parser.add_argument("--venv", type=Path, default=Path(".venv"), help="the virtual environment to create")
     args = parser.parse_args(argv)

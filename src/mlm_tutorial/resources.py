@@ -39,19 +39,28 @@ _hub_cache: dict[tuple[str, str], tuple[bool, str]] = {}
 
 
 def bundled_corpus_dir() -> Path:
-    """``data/news``: the project's own news corpus (``train.csv``, ``test.csv``)."""
+    """``data/news``: the project's own news corpus (``train.csv``, ``test.csv``).
+
+    The loaders' offline default (notebook 00 on).
+    """
     return data_dir() / "news"
 
 
 def bundled_model_dir(family: str = "bert") -> Path:
     """The small bundled masked LM of a family, with its tokenizer: ``data/models/bert-mini-news``
-    (BERT, WordPiece) or ``data/models/roberta-mini-news`` (RoBERTa, byte-level BPE)."""
+    (BERT, WordPiece) or ``data/models/roberta-mini-news`` (RoBERTa, byte-level BPE).
+
+    The loaders' offline default from notebook 00 on; notebook 05 also names it directly.
+    """
     _check_family(family)
     return data_dir() / "models" / f"{family}-mini-news"
 
 
 def bundled_tokenizer_dir(family: str = "bert") -> Path:
-    """The bundled tokenizer of a family: WordPiece (``bert``) or byte-level BPE (``roberta``)."""
+    """The bundled tokenizer of a family: WordPiece (``bert``) or byte-level BPE (``roberta``).
+
+    The loaders' offline default (notebook 00 on).
+    """
     _check_family(family)
     name = "bert-wordpiece-news" if family == "bert" else "roberta-bpe-news"
     return data_dir() / "tokenizers" / name
@@ -72,6 +81,8 @@ def hub_status(timeout: float = 3.0) -> tuple[bool, str]:
     Never hangs: ``HF_HUB_OFFLINE`` answers at once, otherwise one TCP connection to the Hub's
     host is tried for at most ``timeout`` seconds (name resolution included). The answer is
     remembered for the rest of the process.
+
+    Used by every loader of :mod:`mlm_tutorial.resources` (notebook 00 on).
     """
     if _truthy(os.environ.get("HF_HUB_OFFLINE")):
         return False, "HF_HUB_OFFLINE is set"
@@ -103,7 +114,10 @@ def hub_status(timeout: float = 3.0) -> tuple[bool, str]:
 
 @dataclass(frozen=True)
 class Choice:
-    """What a loader resolved a name to: a local folder or a Hub id, and why."""
+    """What a loader resolved a name to: a local folder or a Hub id, and why.
+
+    Used by every loader of :mod:`mlm_tutorial.resources` (notebook 00 on).
+    """
 
     kind: str
     location: str
@@ -120,7 +134,10 @@ def _looks_like_path(name: str) -> bool:
 
 
 def resolve(kind: str, name: str, env_var: str, hub_id: str, bundled: Path) -> Choice:
-    """Turn ``"auto"``, a Hub id or a folder into a :class:`Choice` (no download happens here)."""
+    """Turn ``"auto"``, a Hub id or a folder into a :class:`Choice` (no download happens here).
+
+    Used by every loader of :mod:`mlm_tutorial.resources` (notebook 00 on).
+    """
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"{kind} name must be 'auto', a Hub id or a folder path, got {type(name).__name__}.")
     name = os.fspath(name)
@@ -180,6 +197,8 @@ def clean_corpus_frame(frame: "Any", origin: str) -> "Any":
     labels must then be the five categories 0-4; with a ``label_text`` column any integer labels pass.
     Raises ``ValueError`` naming the columns present when ``text`` or ``label`` is missing, and the
     first bad label when one is not a whole number (or has no name).
+
+    Used by :func:`load_news_corpus` (notebook 01).
     """
     import pandas as pd
 
@@ -230,6 +249,8 @@ def load_news_corpus(source: str = "auto") -> "Any":
     Columns are ``text``, ``label``, ``label_text`` with ``SetFit/bbc-news``'s label ids
     (0 tech, 1 business, 2 sport, 3 entertainment, 4 politics). ``source`` is ``"auto"``, a Hub
     dataset id, or a folder with ``train.csv`` and ``test.csv``.
+
+    Introduced in notebook 01.
     """
     import datasets
 
@@ -271,6 +292,8 @@ def load_tokenizer(name: str = "auto", family: str = "bert") -> "Any":
     ``family`` only matters for ``"auto"``: ``"bert"`` (WordPiece, ``[CLS]``/``[SEP]``; offline the
     bundled model's tokenizer) or ``"roberta"`` (byte-level BPE, ``<s>``/``</s>``; offline the
     bundled RoBERTa-style tokenizer). ``MLM_TUTORIAL_MODEL`` overrides ``"auto"`` for ``"bert"``.
+
+    Introduced in notebook 01.
     """
     from transformers import AutoTokenizer
 
@@ -316,6 +339,8 @@ def load_mlm_model(name: str = "auto", family: str = "bert") -> "Any":
     load into the TF class without torch. Remote code is never trusted. ``family`` only matters
     for ``"auto"``: ``"bert"`` (``distilbert-base-uncased`` online, ``MLM_TUTORIAL_MODEL`` overrides)
     or ``"roberta"`` (``distilroberta-base`` online, ``MLM_TUTORIAL_ROBERTA`` overrides).
+
+    Introduced in notebook 02.
     """
     from transformers import TFAutoModelForMaskedLM
 
@@ -338,6 +363,8 @@ def check_compatible(tokenizer: "Any", model: "Any") -> None:
 
     Catches the classic mix-up of a tokenizer and a model from different checkpoints: ids the
     tokenizer can produce must exist in the model's embedding table, and there must be a mask token.
+
+    Used by :func:`load_model_and_tokenizer` (notebook 00); the evaluation helpers' errors point to it.
     """
     vocab = int(model.config.vocab_size)
     if len(tokenizer) > vocab:
@@ -360,7 +387,7 @@ def check_compatible(tokenizer: "Any", model: "Any") -> None:
 
 
 def load_model_and_tokenizer(name: str = "auto", family: str = "bert") -> tuple["Any", "Any"]:
-    """Load a masked LM and its tokenizer from the same place and check that they fit."""
+    """Load a masked LM and its tokenizer from the same place and check that they fit. Introduced in notebook 00."""
     model = load_mlm_model(name, family=family)
     tokenizer = load_tokenizer(name, family=family)
     check_compatible(tokenizer, model)
@@ -372,6 +399,8 @@ def fill_mask_pipeline(model: "Any", tokenizer: "Any", top_k: int = 5) -> "Any":
 
     transformers 4.51-4.55 touch ``torch`` in the pipeline factory unless ``torch_dtype=None`` is
     passed (``dtype=None`` from 4.56); this passes whichever the installed version takes.
+
+    Introduced in notebook 00.
     """
     import transformers
     from transformers import pipeline
@@ -384,7 +413,11 @@ def fill_mask_pipeline(model: "Any", tokenizer: "Any", top_k: int = 5) -> "Any":
 
 
 def perplexity_from_loss(mean_loss: float) -> float:
-    """``exp`` of a mean cross-entropy in nats; ``inf`` when it overflows."""
+    """``exp`` of a mean cross-entropy in nats; ``inf`` when it overflows.
+
+    Used by :func:`~mlm_tutorial.evaluation.unigram_baseline` (notebook 03) and
+    :func:`~mlm_tutorial.evaluation.masked_lm_score` (notebook 04).
+    """
     try:
         return math.exp(mean_loss)
     except OverflowError:

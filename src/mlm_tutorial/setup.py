@@ -24,7 +24,10 @@ _ENV_BEFORE_TF = {
 
 @dataclass(frozen=True)
 class SetupReport:
-    """What :func:`notebook_setup` found; printed as one short block."""
+    """What :func:`notebook_setup` found; printed as one short block.
+
+    Part of :func:`notebook_setup`, which the setup cell of every notebook calls.
+    """
 
     seed: int
     on_colab: bool
@@ -41,7 +44,10 @@ class SetupReport:
 
 
 def on_colab() -> bool:
-    """True when running inside Google Colab."""
+    """True when running inside Google Colab.
+
+    Part of :func:`notebook_setup`, which the setup cell of every notebook calls.
+    """
     return "google.colab" in sys.modules
 
 
@@ -49,6 +55,8 @@ def prepare_environment() -> None:
     """Set the environment variables that must precede ``import tensorflow``.
 
     Warns (instead of silently doing nothing) when TensorFlow was imported already.
+
+    Part of :func:`notebook_setup`, which the setup cell of every notebook calls.
     """
     if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         warnings.warn(
@@ -66,6 +74,8 @@ def silence_libraries() -> None:
 
     Real errors still raise: only log records below ERROR and known deprecation notices
     are dropped.
+
+    Part of :func:`notebook_setup`, which the setup cell of every notebook calls.
     """
     import absl.logging
     import datasets
@@ -84,7 +94,10 @@ def silence_libraries() -> None:
 
 
 def seed_everything(seed: int = 42, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and TensorFlow; optionally make TF ops deterministic."""
+    """Seed Python, NumPy and TensorFlow; optionally make TF ops deterministic.
+
+    Part of :func:`notebook_setup`, which the setup cell of every notebook calls.
+    """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
     import numpy as np
@@ -102,7 +115,10 @@ def seed_everything(seed: int = 42, deterministic: bool = True) -> None:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries the series depends on."""
+    """Versions of Python and the libraries the series depends on.
+
+    Part of :func:`notebook_setup`, which the setup cell of every notebook calls.
+    """
     import datasets
     import tensorflow as tf
     import tf_keras
@@ -123,6 +139,8 @@ def notebook_setup(seed: int = 42, deterministic: bool = True, verbose: bool = T
     Sets ``TF_USE_LEGACY_KERAS=1`` (and quiet TF logs) before TensorFlow is imported, seeds
     Python/NumPy/TF, enables TF op determinism, silences deprecation notices and progress bars
     that would go to stderr, and reports library versions, Colab and GPU.
+
+    Introduced in notebook 00; the setup cell of every notebook calls it.
     """
     prepare_environment()
     import tensorflow as tf

@@ -31,7 +31,7 @@ def as_text_list(texts: Any, name: str = "texts") -> list[str]:
     A single string becomes a list of one. Lists, tuples, pandas Series, NumPy arrays, columns of
     a ``datasets.Dataset`` and other iterables are accepted. An empty input raises ``ValueError``;
     an element that is not a string (``None``, NaN, a number) raises ``TypeError`` naming its index.
-    Introduced in notebook 01.
+    Every helper of notebook 01 that takes texts checks them with it.
     """
     if isinstance(texts, str):
         return [texts]
@@ -87,7 +87,7 @@ def check_max_length(max_length: Any, tokenizer: Any, name: str = "max_length") 
     """Validate a sequence length: an int of at least 2 and at most the model's limit.
 
     Two is the least that holds a classifier and a separator token. Returns the length.
-    Introduced in notebook 01.
+    Used by :func:`tokenize_to_tf` (notebook 01).
     """
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
         raise TypeError(

@@ -59,6 +59,8 @@ class RunProfile:
     ``learning_rate`` is the peak for a full-size pretrained checkpoint; :func:`peak_learning_rate`
     gives a small model ``SMALL_MODEL_LEARNING_RATE`` instead. ``max_steps`` caps a run on a large
     corpus: the number of epochs is cut until the run fits (at least one epoch).
+
+    What :func:`get_profile` returns (notebook 04).
     """
 
     name: str
@@ -94,7 +96,10 @@ PROFILES: dict[str, RunProfile] = {
 
 
 def get_profile(name: str | None = None) -> RunProfile:
-    """The run profile called ``name``; ``None`` means ``$MLM_TUTORIAL_PROFILE`` or else ``"quick"``."""
+    """The run profile called ``name``; ``None`` means ``$MLM_TUTORIAL_PROFILE`` or else ``"quick"``.
+
+    Introduced in notebook 04.
+    """
     if name is None:
         name = os.environ.get(PROFILE_ENV, "").strip() or "quick"
     if not isinstance(name, str):
@@ -125,7 +130,10 @@ def peak_learning_rate(profile: RunProfile, parameters: int) -> float:
 
 @dataclass(frozen=True)
 class DomainData:
-    """The chunks of one category: training rows from ``train``, held-out rows from ``test``."""
+    """The chunks of one category: training rows from ``train``, held-out rows from ``test``.
+
+    What :func:`domain_chunks` returns (notebook 04).
+    """
 
     category: str
     label: int
@@ -158,7 +166,10 @@ def _check_rows(name: str, rows: Any) -> np.ndarray:
 
 
 def category_label(category: str | int) -> int:
-    """The label id of a category given by name (``"business"``) or id (``1``)."""
+    """The label id of a category given by name (``"business"``) or id (``1``).
+
+    Used by :func:`domain_chunks` (notebook 04).
+    """
     if isinstance(category, bool):
         raise TypeError(f"category must be a name such as 'business' or a label id, got {category!r}.")
     if isinstance(category, (int, np.integer)):
@@ -195,6 +206,8 @@ def domain_chunks(corpus: Any, tokenizer: Any, category: str | int = "business",
 
     The articles of each split are joined end to end and cut into rows of ``chunk_size`` ids
     (:func:`mlm_tutorial.chunking.chunk_texts`), so no position is padding.
+
+    Introduced in notebook 04.
     """
     from mlm_tutorial.chunking import chunk_texts
 
@@ -217,6 +230,8 @@ def category_chunks(corpus: Any, tokenizer: Any, split: str = "test", chunk_size
     """Packed chunks of every category in ``split``, keyed by category name (at most ``max_chunks`` each).
 
     Categories with less text than one chunk are left out.
+
+    Introduced in notebook 04.
     """
     from mlm_tutorial.chunking import chunk_texts
 
@@ -241,7 +256,10 @@ def category_chunks(corpus: Any, tokenizer: Any, split: str = "test", chunk_size
 
 
 def steps_per_epoch(num_rows: int, batch_size: int) -> int:
-    """Full batches in one pass over ``num_rows`` chunks (the incomplete last batch is dropped)."""
+    """Full batches in one pass over ``num_rows`` chunks (the incomplete last batch is dropped).
+
+    Introduced in notebook 04.
+    """
     num_rows = _check_int("num_rows", num_rows, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
     if batch_size > num_rows:
@@ -262,6 +280,8 @@ def training_dataset(rows: Any, tokenizer: Any, batch_size: int, total_steps: in
     ``mask_tokens(..., seed=tf.stack([s, seed]))``. So masks are fresh at every step, two runs with
     the same seed see identical batches, and a run resumed at step ``s`` continues exactly where an
     uninterrupted run would be.
+
+    Introduced in notebook 04.
     """
     import tensorflow as tf
 
@@ -303,6 +323,8 @@ def evaluation_dataset(rows: Any, tokenizer: Any, batch_size: int = 32, seed: in
     """Held-out rows masked once with a seed (``evaluation.fixed_masks``), batched for ``model.evaluate``.
 
     The masks never change, so the validation loss of a model is the same number every time.
+
+    Introduced in notebook 04.
     """
     import tensorflow as tf
 
@@ -320,7 +342,10 @@ def evaluation_dataset(rows: Any, tokenizer: Any, batch_size: int = 32, seed: in
 
 @dataclass(frozen=True)
 class TrainPlan:
-    """Step counts of a run; ``warmup_steps < total_steps`` always holds."""
+    """Step counts of a run; ``warmup_steps < total_steps`` always holds.
+
+    What :func:`plan_training` returns (notebook 04).
+    """
 
     train_rows: int
     batch_size: int
@@ -359,6 +384,8 @@ def plan_training(train_rows: int, batch_size: int, epochs: int, learning_rate: 
     ``checkpoint_every`` defaults to one epoch
     and must divide the total number of steps. With ``max_steps``, ``epochs`` is cut to the most
     whole epochs that fit in ``max_steps`` steps (at least one).
+
+    Introduced in notebook 04.
     """
     per_epoch = steps_per_epoch(train_rows, batch_size)
     asked = epochs = _check_int("epochs", epochs, 1)
@@ -420,6 +447,8 @@ def make_schedule(peak_learning_rate: float, total_steps: int, warmup_steps: int
 
     Raises ``ValueError`` when ``warmup_steps >= total_steps``: such a warm-up never ends, the peak is
     never reached and nothing decays (the mistake of the best-known TF MLM tutorial).
+
+    Introduced in notebook 04.
     """
     _check_learning_rate(peak_learning_rate)
     total_steps = _check_int("total_steps", total_steps, 1)
@@ -434,14 +463,17 @@ def make_schedule(peak_learning_rate: float, total_steps: int, warmup_steps: int
 
 
 def schedule_for(plan: TrainPlan) -> Any:
-    """:func:`make_schedule` with the numbers of a :class:`TrainPlan`."""
+    """:func:`make_schedule` with the numbers of a :class:`TrainPlan`. Introduced in notebook 04."""
     if not isinstance(plan, TrainPlan):
         raise TypeError(f"plan must be a TrainPlan from plan_training(), got {type(plan).__name__}.")
     return make_schedule(plan.learning_rate, plan.total_steps, plan.warmup_steps)
 
 
 def schedule_values(schedule: Any, total_steps: int | None = None) -> np.ndarray:
-    """The learning rate at each step ``0..total_steps-1``, for plotting (``float64`` array)."""
+    """The learning rate at each step ``0..total_steps-1``, for plotting (``float64`` array).
+
+    Introduced in notebook 04.
+    """
     if not callable(schedule):
         raise TypeError(f"schedule must be a learning-rate schedule (callable), got {type(schedule).__name__}.")
     if total_steps is None:
@@ -489,6 +521,8 @@ def make_optimizer(schedule: Any, weight_decay: float = 0.01, clipnorm: float | 
 
     Each gradient is clipped to norm ``clipnorm`` on its own (Keras's ``clipnorm``). Dense updates run as one
     fused kernel per weight (same arithmetic as Keras's AdamW, fewer passes over memory).
+
+    Introduced in notebook 04.
     """
     if not callable(schedule) and not isinstance(schedule, float):
         raise TypeError(f"schedule must be a learning-rate schedule or a float, got {type(schedule).__name__}.")
@@ -510,6 +544,8 @@ def configure_mixed_precision(enable: bool = True, verbose: bool = True) -> str:
     Call it BEFORE building or loading the model: a layer takes its dtype policy when it is created,
     so a policy set afterwards changes nothing (another mistake of the best-known TF tutorial).
     On a CPU float16 matmuls are slower, not faster, so the policy stays ``float32``.
+
+    Introduced in notebook 04.
     """
     import tensorflow as tf
     import tf_keras
@@ -550,6 +586,8 @@ def choose_strategy(verbose: bool = True) -> Any:
     all GPUs when there are several (or over all logical CPUs when the CPU was split into several
     logical devices, which is how the tests run the multi-replica path); otherwise the default
     strategy (one GPU, or the CPU). Build and compile the model inside ``strategy.scope()``.
+
+    Introduced in notebook 04.
     """
     import tensorflow as tf
 
@@ -598,6 +636,8 @@ def masked_lm_parts(model: Any) -> tuple[Any, Any]:
 
     Both use the model's own weights (the head includes the transform, the tied decoder and the bias).
     Raises ``TypeError`` for a model outside the BERT, DistilBERT and RoBERTa families.
+
+    Used by `make assets` to pretrain the bundled models; notebook 05 takes the same steps by hand.
     """
     return _masked_lm_parts(model)
 
@@ -699,7 +739,10 @@ def encoder_stages(model: Any) -> tuple[Any, Any]:
 
 @functools.cache
 def fast_masked_lm_class() -> Any:
-    """The :class:`FastMaskedLM` Keras class (created on first use, after TensorFlow is set up)."""
+    """The :class:`FastMaskedLM` Keras class (created on first use, after TensorFlow is set up).
+
+    Used by :func:`fast_masked_lm` (notebook 04).
+    """
     import tensorflow as tf
     import tf_keras
 
@@ -838,6 +881,8 @@ def fast_masked_lm(mlm_model: Any, max_masked_fraction: float | None = None) -> 
 
     ``max_masked_fraction`` (e.g. 0.25) switches to fixed shapes for TPUs; ``None`` gathers exactly the
     masked positions.
+
+    Introduced in notebook 04.
     """
     if not hasattr(mlm_model, "config") or not hasattr(mlm_model, "base_model_prefix"):
         raise TypeError(
@@ -862,6 +907,8 @@ def build_trainer(model: Any, optimizer: Any, fast_head: bool = True,
     ``model`` itself, compiled with its own loss (the labels travel in the batch dict).
     ``max_masked_fraction="auto"`` uses fixed shapes (0.25 of each row) under a TPU strategy and exact
     gathering everywhere else.
+
+    Introduced in notebook 04.
     """
     import tensorflow as tf
 
@@ -883,12 +930,18 @@ def build_trainer(model: Any, optimizer: Any, fast_head: bool = True,
 
 
 def underlying_model(trainer: Any) -> Any:
-    """The transformers model that ``trainer`` trains (itself on the stock path)."""
+    """The transformers model that ``trainer`` trains (itself on the stock path).
+
+    Used by :func:`save_model` (notebook 04).
+    """
     return getattr(trainer, "mlm_model", trainer)
 
 
 def base_optimizer(trainer: Any) -> Any:
-    """The compiled optimizer, without the loss-scale wrapper that mixed precision adds."""
+    """The compiled optimizer, without the loss-scale wrapper that mixed precision adds.
+
+    Used by :func:`fit_mlm` (notebook 04).
+    """
     optimizer = getattr(trainer, "optimizer", None)
     if optimizer is None:
         raise ValueError("trainer is not compiled: build it with build_trainer(model, optimizer).")
@@ -1000,7 +1053,10 @@ class CheckpointKeeper:
 
 @dataclass
 class FitResult:
-    """What :func:`fit_mlm` did: per-epoch history, steps, tokens and wall time of ``fit``."""
+    """What :func:`fit_mlm` did: per-epoch history, steps, tokens and wall time of ``fit``.
+
+    What :func:`fit_mlm` returns (notebook 04).
+    """
 
     history: dict[str, list[float]]
     start_step: int
@@ -1018,6 +1074,8 @@ def fit_mlm(trainer: Any, plan: TrainPlan, train_rows: Any, tokenizer: Any, vali
     One Keras epoch is ``plan.checkpoint_every`` steps, so every epoch ends on a checkpoint and a
     resumed run starts exactly at an epoch boundary (``initial_epoch``). Data and masks are keyed on
     the global step (:func:`training_dataset`), so the resumed run sees what the uninterrupted one saw.
+
+    Notebook 04 takes these steps cell by cell and points to this function as their package.
     """
     if not isinstance(plan, TrainPlan):
         raise TypeError(f"plan must be a TrainPlan from plan_training(), got {type(plan).__name__}.")
@@ -1073,6 +1131,8 @@ def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Pa
     Everything is written to a hidden temporary sibling first; only a complete copy is renamed to
     ``folder`` (an older model there is moved aside first and deleted afterwards). At any moment
     ``folder`` is absent, the previous complete model, or the new complete model.
+
+    Introduced in notebook 04.
     """
 
     model = underlying_model(model)
@@ -1112,7 +1172,7 @@ def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Pa
 
 
 def plot_schedule(values: Any, warmup_steps: int, ax: Any = None) -> Any:
-    """Plot learning rate against step and mark where warm-up ends. Returns the axes."""
+    """Plot learning rate against step and mark where warm-up ends. Returns the axes. Introduced in notebook 04."""
     import matplotlib.pyplot as plt
 
     values = np.asarray(values, dtype=float)
@@ -1131,7 +1191,10 @@ def plot_schedule(values: Any, warmup_steps: int, ax: Any = None) -> Any:
 
 def plot_loss_curves(history: Mapping[str, Sequence[float]], steps_per_epoch: int, start_step: int = 0,
                      ax: Any = None) -> Any:
-    """Training and validation loss (mean cross-entropy over masked tokens) at the end of each Keras epoch."""
+    """Training and validation loss (mean cross-entropy over masked tokens) at the end of each Keras epoch.
+
+    Introduced in notebook 04.
+    """
     import matplotlib.pyplot as plt
 
     if not isinstance(history, Mapping) or "loss" not in history:

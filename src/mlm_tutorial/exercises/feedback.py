@@ -21,6 +21,8 @@ class Feedback:
     Build it with :meth:`good` and :meth:`bad` notes; it passes when there is no ``bad`` note.
     In a notebook its text is displayed, so ``check_...(answer)`` as a cell's last line prints
     the verdict.
+
+    Every exercise checker returns one, from notebook 00 on.
     """
 
     exercise: str
@@ -52,7 +54,10 @@ class Feedback:
 
 
 def missing_answer(feedback: Feedback, answer: Any) -> bool:
-    """True (with a note in ``feedback`` saying what to do) when the learner's answer is still ``None``."""
+    """True (with a note in ``feedback`` saying what to do) when the learner's answer is still ``None``.
+
+    Used by the exercise checkers of notebooks 03, 04 and 05.
+    """
     if answer is None:
         feedback.bad("the answer is still None: set `answer` to your answer in this cell and run it again.")
         return True
@@ -83,6 +88,8 @@ def describe(value: Any) -> str:
 
     For telling the learner what they gave when it is not what the exercise asked for; arrays and
     tensors come with their shape, everything else with the name of its type.
+
+    Used by the exercise checkers of notebooks 00, 03, 04 and 05.
     """
     name = _name(value)
     if not _has_shape(value):
@@ -121,6 +128,8 @@ def as_number(value: Any) -> int | float | None:
     booleans, strings, bytes, complex numbers, None and anything with more than zero dimensions (even
     one element, such as ``[0.5]``) are not. Integers stay ints, everything else becomes a float;
     NaN and infinity are returned as they are, for the checker to judge.
+
+    Used by the exercise checkers of notebooks 00, 01, 03, 04 and 05.
     """
     return _read_number(value)[0]
 
@@ -133,6 +142,8 @@ def describe_non_number(value: Any) -> str:
     something other than integers or floats ("a tensor of bool", "a list of <U3"), or else the shape
     when it holds numbers but not exactly one in 0 dimensions ("a list of shape (1,)", "a tensor of
     shape (48,)"). A value that is a number gets :func:`describe`'s name.
+
+    Used by the exercise checkers of notebooks 00, 04 and 05.
     """
     number, what = _read_number(value)
     return describe(value) if number is not None else what
@@ -145,6 +156,8 @@ def as_array(value: Any) -> np.ndarray | None:
     mixed or odd items (``[1, None]``) and other objects that NumPy only reads as ``dtype=object``
     give None, so the checker can say so instead of raising. Nothing is checked about the dtype or
     the shape; that is the checker's job.
+
+    Used by the exercise checkers of notebooks 02 and 03.
     """
     try:
         array = np.asarray(value)

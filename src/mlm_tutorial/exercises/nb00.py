@@ -48,7 +48,7 @@ USE_CASES: dict[str, tuple[str, bool, str]] = {
 
 
 def use_cases_text() -> str:
-    """Exercise 3's list of tasks, one ``letter) task`` per line, for the notebook to print."""
+    """The tasks of notebook 00's exercise 3, one ``letter) task`` per line, for the notebook to print."""
     return "\n".join(f"{letter}) {task}" for letter, (task, _, _) in USE_CASES.items())
 
 
@@ -90,7 +90,8 @@ def _diagnose_sentence(got: str, template: str, tokenizer: Any, others: set[str]
 
 
 def check_put_mask(answer: Any, tokenizers: Mapping[str, Any], templates: Sequence[str] = TEMPLATES) -> Feedback:
-    """Exercise 1: a function ``answer(template, tokenizer)`` that puts the tokenizer's mask token at ``{mask}``.
+    """Notebook 00, exercise 1: a function ``answer(template, tokenizer)`` that puts the tokenizer's mask
+    token at ``{mask}``.
 
     It is called for every template with every tokenizer, and with a copy of the first tokenizer whose
     mask token is renamed to :data:`RENAMED_MASK`, so only an answer that reads ``tokenizer.mask_token``
@@ -159,7 +160,7 @@ def _text(value: Any) -> str | None:
 
 
 def check_top_guess(answer: Any, fill_mask: Callable[[str], Any], sentence: str) -> Feedback:
-    """Exercise 2: ``(token, score)`` of the pipeline's best filler for ``sentence``.
+    """Notebook 00, exercise 2: ``(token, score)`` of the pipeline's best filler for ``sentence``.
 
     The reference comes from ``fill_mask(sentence)`` (a fill-mask pipeline): the first guess, its
     ``token_str`` without surrounding spaces, and its ``score``, a probability. The score passes
@@ -246,7 +247,8 @@ WRONG_HINT = (
 
 
 def check_use_cases(answer: Any) -> Feedback:
-    """Exercise 3: the letters of the :data:`USE_CASES` for which an MLM-pretrained encoder is the right tool.
+    """Notebook 00, exercise 3: the letters of the :data:`USE_CASES` for which an MLM-pretrained encoder is
+    the right tool.
 
     A right answer gets the reason for every task. A wrong one gets counts (letters that fit, letters that
     do not, tasks still missing) and a hint at the principle, never the letters still missing. The learner's

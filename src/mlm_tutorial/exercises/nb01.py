@@ -21,7 +21,7 @@ def _is_tf_tensor(value: Any) -> bool:
 
 
 def check_tokenized_batch(answer: Any, texts: list[str], tokenizer: Any, max_length: int = 64) -> Feedback:
-    """Exercise 1: ``texts`` tokenized into TF tensors of shape ``(len(texts), max_length)``.
+    """Notebook 01, exercise 1: ``texts`` tokenized into TF tensors of shape ``(len(texts), max_length)``.
 
     The reference is ``tokenize_to_tf(texts, tokenizer, max_length)``: padded to ``max_length``,
     truncated, ``return_tensors="tf"``. Any integer dtype passes (models take int32 and int64 alike);
@@ -93,7 +93,8 @@ def check_tokenized_batch(answer: Any, texts: list[str], tokenizer: Any, max_len
 def check_max_length_choice(
     answer: Any, counts: Any, candidates: Any, max_lost_share: float = 0.05
 ) -> Feedback:
-    """Exercise 2: the smallest length in ``candidates`` that throws away at most ``max_lost_share`` of the tokens.
+    """Notebook 01, exercise 2: the smallest length in ``candidates`` that throws away at most
+    ``max_lost_share`` of the tokens.
 
     When no candidate is good enough (very long texts), the right answer is the longest candidate,
     which throws away the least.
@@ -171,7 +172,7 @@ def _padding_share_mistakes(mask: np.ndarray) -> list[tuple[float, float, str]]:
 
 
 def check_padding_share(answer: Any, encoding: Any) -> Feedback:
-    """Exercise 3: the share of the batch's positions that are padding, from its attention mask.
+    """Notebook 01, exercise 3: the share of the batch's positions that are padding, from its attention mask.
 
     A number, NumPy scalar or 0-d/one-element tensor passes within :data:`SHARE_TOLERANCE` (5e-4), so an
     answer rounded to 3 or more decimals is right. The tolerance shrinks to half the distance of the nearest

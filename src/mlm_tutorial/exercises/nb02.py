@@ -24,7 +24,7 @@ def _ids(encoding: Any, key: str) -> np.ndarray:
 
 
 def check_sep_positions(answer: Any, encoding: Any, tokenizer: Any) -> Feedback:
-    """Exercise 1: for each row, the position of the separator token that ends its text."""
+    """Notebook 02, exercise 1: for each row, the position of the separator token that ends its text."""
     feedback = Feedback("Exercise 1 (where each text ends)")
     ids = _ids(encoding, "input_ids")
     real = ids != tokenizer.pad_token_id
@@ -66,7 +66,7 @@ def _not_flags(values: np.ndarray) -> str:
 
 
 def check_attention_mask(answer: Any, encoding: Any, tokenizer: Any) -> Feedback:
-    """Exercise 2: the attention mask rebuilt from ``input_ids`` and ``tokenizer.pad_token_id``.
+    """Notebook 02, exercise 2: the attention mask rebuilt from ``input_ids`` and ``tokenizer.pad_token_id``.
 
     Booleans pass, and so do 0/1 numbers of any integer or float dtype, in a list, array or tensor.
     """
@@ -127,6 +127,8 @@ def probe_text(tokenizer: Any) -> str:
 
     The unknown character is the first of :data:`UNKNOWN_CANDIDATES` this tokenizer turns into
     ``unk_token_id``; a byte-level tokenizer, which never produces it, gets none.
+
+    Used by the checker of notebook 02's exercise 3.
     """
     text = f"shares in the {tokenizer.mask_token} rose by a fifth"
     unk = getattr(tokenizer, "unk_token_id", None)
@@ -187,7 +189,7 @@ def _finder_mistakes(got: np.ndarray, expected: np.ndarray, ids: np.ndarray, tok
 
 
 def check_special_finder(answer: Any, tokenizers: Mapping[str, Any], texts: list[str]) -> Feedback:
-    """Exercise 3: a function ``answer(input_ids, tokenizer)`` that flags special tokens for any tokenizer.
+    """Notebook 02, exercise 3: a function ``answer(input_ids, tokenizer)`` that flags special tokens for any tokenizer.
 
     For every tokenizer in ``tokenizers`` it is run on two padded batches: ``texts``, then
     :func:`probe_text` above a short text, which puts the mask token and (for a WordPiece vocabulary)

@@ -53,7 +53,7 @@ _LABEL_CASES: tuple[tuple[list[Any], list[Any]], ...] = (
 
 
 def expected_labels(input_ids: Any, chosen: Any) -> np.ndarray:
-    """The reference answer of exercise 1: original id where chosen, -100 elsewhere."""
+    """The reference answer of notebook 03's exercise 1: original id where chosen, -100 elsewhere."""
     return np.where(np.asarray(chosen, dtype=bool), np.asarray(input_ids), IGNORE_INDEX)
 
 
@@ -65,7 +65,7 @@ def _holds_ids(dtype: np.dtype, largest: int) -> bool:
 
 
 def check_make_labels(answer: Callable[[np.ndarray, np.ndarray], Any] | None) -> Feedback:
-    """Exercise 1: ``answer`` is a function ``make_labels(input_ids, chosen)`` returning the labels.
+    """Notebook 03, exercise 1: ``answer`` is a function ``make_labels(input_ids, chosen)`` returning the labels.
 
     It is run on small NumPy cases (1-D and 2-D, with and without chosen tokens) and compared
     with the rule of notebook 03: the original id where a token was chosen, -100 everywhere else.
@@ -130,14 +130,14 @@ def check_make_labels(answer: Callable[[np.ndarray, np.ndarray], Any] | None) ->
 
 
 def expected_counts() -> dict[str, float]:
-    """The reference answer of exercise 2: expected tokens per chunk in each category."""
+    """The reference answer of notebook 03's exercise 2: expected tokens per chunk in each category."""
     eligible = COUNT_SEQUENCE_LENGTH - COUNT_SPECIAL_TOKENS
     chosen = eligible * COUNT_MLM_PROBABILITY
     return {"chosen": chosen, **{key: chosen * share for key, share in COUNT_SPLIT.items()}}
 
 
 def check_expected_counts(answer: Mapping[str, Any] | None, tolerance: float = COUNT_TOLERANCE) -> Feedback:
-    """Exercise 2: ``answer`` maps ``chosen``, ``mask``, ``random``, ``unchanged`` to expected counts.
+    """Notebook 03, exercise 2: ``answer`` maps ``chosen``, ``mask``, ``random``, ``unchanged`` to expected counts.
 
     The setting is one chunk of ``COUNT_SEQUENCE_LENGTH`` tokens with ``COUNT_SPECIAL_TOKENS``
     special tokens, masked with ``COUNT_MLM_PROBABILITY`` and BERT's 80/10/10 split. A count passes
@@ -252,7 +252,7 @@ _WORD_CASES: tuple[tuple[list[str], set[str], list[bool]], ...] = (
 
 
 def reference_word_starts(tokens: list[str], special_tokens: set[str]) -> list[bool]:
-    """The reference answer of exercise 3 (a plain Python version of the rule in ``mask_tokens``)."""
+    """The reference answer of notebook 03's exercise 3 (a plain Python version of the rule in ``mask_tokens``)."""
     starts = []
     for index, token in enumerate(tokens):
         after_special = index == 0 or tokens[index - 1] in special_tokens
@@ -292,7 +292,7 @@ def _flags(result: Any, length: int) -> list[bool] | str:
 
 
 def check_word_starts(answer: Callable[[list[str], set[str]], Any] | None) -> Feedback:
-    """Exercise 3: ``answer`` is a function ``word_starts(tokens, special_tokens)`` for WordPiece tokens.
+    """Notebook 03, exercise 3: ``answer`` is a function ``word_starts(tokens, special_tokens)`` for WordPiece tokens.
 
     It must return one bool per token (a list, NumPy array or tensor; 0/1 numbers also pass): True
     where a new word (a unit of whole-word masking) starts. A piece starting with ``##`` continues the
@@ -347,7 +347,7 @@ def check_word_starts(answer: Callable[[list[str], set[str]], Any] | None) -> Fe
 
 
 def sample_size_formula() -> float:
-    """p(1 - p) / se² for exercise 4, computed as a learner types it: ``0.8 * 0.2 / 0.005**2``.
+    """p(1 - p) / se² for notebook 03's exercise 4, computed as a learner types it: ``0.8 * 0.2 / 0.005**2``.
 
     In floating point that is 6400.000000000001, not 6400: decimals such as 0.8 and 0.005 have no
     exact binary form, so the result can land a hair above (or below) the whole number.
@@ -357,7 +357,7 @@ def sample_size_formula() -> float:
 
 
 def required_sample_size() -> int:
-    """The reference answer of exercise 4: chosen tokens needed for the wanted standard error.
+    """The reference answer of notebook 03's exercise 4: chosen tokens needed for the wanted standard error.
 
     The formula's value is rounded to 6 decimals before rounding up, so float noise (a value a hair
     above a whole number) does not add a token.
@@ -366,7 +366,7 @@ def required_sample_size() -> int:
 
 
 def check_sample_size(answer: Any) -> Feedback:
-    """Exercise 4: how many chosen tokens make the standard error of the [MASK] share at most
+    """Notebook 03, exercise 4: how many chosen tokens make the standard error of the [MASK] share at most
     ``SAMPLE_STANDARD_ERROR``? ``answer`` is that number: an int (a NumPy integer, a whole float or a
     0-d tensor holding it also pass).
 

@@ -42,7 +42,7 @@ def _counts(answer: Any) -> tuple[int, int] | str:
 
 
 def check_training_steps(answer: Any) -> Feedback:
-    """Exercise 1: ``(total_steps, warmup_steps)`` for :data:`STEPS_QUESTION`, incomplete batches dropped.
+    """Notebook 04, exercise 1: ``(total_steps, warmup_steps)`` for :data:`STEPS_QUESTION`, incomplete batches dropped.
 
     Both are whole numbers: ints, NumPy or 0-d tensor integers, or floats without a fraction (``94.0``).
     """
@@ -78,13 +78,14 @@ def check_training_steps(answer: Any) -> Feedback:
 
 
 def example_batch_losses() -> list[np.ndarray]:
-    """Exercise 2's data: per-token cross-entropies (nats) of the masked tokens of two validation batches."""
+    """The data of notebook 04's exercise 2: per-token cross-entropies (nats) of the masked tokens of two
+    validation batches."""
     rng = np.random.default_rng(404)
     return [np.round(rng.uniform(1.0, 3.0, size=40), 3), np.round(rng.uniform(4.0, 6.0, size=8), 3)]
 
 
 def check_validation_perplexity(answer: Any) -> Feedback:
-    """Exercise 2: the perplexity over all masked tokens of :func:`example_batch_losses`.
+    """Notebook 04, exercise 2: the perplexity over all masked tokens of :func:`example_batch_losses`.
 
     ``answer`` is one number: a Python or NumPy number or a 0-d tensor; within 0.1% of the reference passes.
     """
@@ -121,7 +122,7 @@ def check_validation_perplexity(answer: Any) -> Feedback:
 
 
 def check_head_rows(answer: Any, labels: Any) -> Feedback:
-    """Exercise 3: ``(stock_rows, fast_rows)``: vocabulary-logit rows each head computes for ``labels``.
+    """Notebook 04, exercise 3: ``(stock_rows, fast_rows)``: vocabulary-logit rows each head computes for ``labels``.
 
     ``labels`` is the notebook's 2-D batch of labels (NumPy or tensor); a wrong shape there raises
     ``ValueError``. The two counts may be ints, NumPy integers, 0-d tensors (``tf.size(...)``,

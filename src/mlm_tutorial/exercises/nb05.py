@@ -46,14 +46,15 @@ def _relative(value: float, target: float) -> float:
 
 
 def decoder_training_flops() -> tuple[int, int]:
-    """The reference answer of exercise 1: ``(stock, fast)`` training FLOPs of the decoder for one batch."""
+    """The reference answer of notebook 05's exercise 1: ``(stock, fast)`` training FLOPs of the decoder for
+    one batch."""
     q = HEAD_QUESTION
     per_row = 3 * 2 * q["hidden"] * q["vocab"]
     return per_row * q["batch_size"] * q["seq_len"], per_row * q["masked"]
 
 
 def check_decoder_flops(answer: Any) -> Feedback:
-    """Exercise 1: training FLOPs of the decoder (hidden -> vocabulary) for :data:`HEAD_QUESTION`'s batch.
+    """Notebook 05, exercise 1: training FLOPs of the decoder (hidden -> vocabulary) for :data:`HEAD_QUESTION`'s batch.
 
     ``answer`` is ``(stock_flops, fast_flops)``: the stock head runs at every position, the fast head at the
     masked ones only; one multiply-add is 2 FLOPs and training costs about 3 forward passes. A count within
@@ -120,7 +121,8 @@ def check_decoder_flops(answer: Any) -> Feedback:
 
 
 def sorted_padding_share(text_lengths: Any) -> float:
-    """The reference answer of exercise 2: padding share of length-sorted batches padded to their longest."""
+    """The reference answer of notebook 05's exercise 2: padding share of length-sorted batches padded to
+    their longest."""
     from mlm_tutorial.benchmarking import layout_cost
 
     lengths = np.sort(np.asarray(text_lengths))
@@ -139,7 +141,7 @@ def _share_without_special_tokens(ordered: np.ndarray) -> float:
 
 
 def check_sorted_padding(answer: Any, text_lengths: Any) -> Feedback:
-    """Exercise 2: the share of padding positions when the articles are sorted by length before batching.
+    """Notebook 05, exercise 2: the share of padding positions when the articles are sorted by length before batching.
 
     ``text_lengths`` are the articles' ordinary-token counts (the notebook's ``text_lengths``); every row also
     holds the two special tokens, as in ``layout_cost``. ``answer`` passes within :data:`SHARE_TOLERANCE`
@@ -219,8 +221,8 @@ def _case(shape: tuple[int, int, int], labels: list[list[int]]) -> tuple[np.ndar
 
 
 def check_gather_masked(answer: Callable[[Any, Any], Any] | None) -> Feedback:
-    """Exercise 3: ``answer(hidden, labels)`` returns ``(rows, targets)``: the hidden states and labels of the
-    masked positions (``labels != -100``), in reading order (row by row, left to right).
+    """Notebook 05, exercise 3: ``answer(hidden, labels)`` returns ``(rows, targets)``: the hidden states and
+    labels of the masked positions (``labels != -100``), in reading order (row by row, left to right).
 
     It is run on small TensorFlow tensors; ``rows`` must have shape ``(masked positions, hidden size)``.
     """
