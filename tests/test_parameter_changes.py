@@ -1,10 +1,12 @@
-"""Notebook 04 invites learners to change its parameters; a changed parameter must not stop the notebook.
+"""The notebooks invite learners to change their parameters; a changed parameter must not stop a notebook.
 
-nbval checks every notebook with its default parameters. Here notebook 04 runs with two changes its
-parameter cell suggests at once: a local folder as ``MODEL`` (the bundled RoBERTa-style model, so the
-whole fine-tuning lesson also runs on the second family) and another ``CATEGORY``. With these settings
-the results differ from the default run's (perplexity falls by less than 20%), and the notebook must
-say so and carry on to the end, saving and reloading the model.
+nbval checks every notebook with its default parameters. Here notebooks run with changed ones:
+
+- notebook 04 with two changes its parameter cell suggests at once: a local folder as ``MODEL`` (the
+  bundled RoBERTa-style model, so the whole fine-tuning lesson also runs on the second family) and
+  another ``CATEGORY``. The results then differ from the default run's (perplexity falls by less than
+  20%); the notebook must say so and carry on to the end, saving and reloading the model;
+- notebooks 01 and 02 with a ``MAX_LENGTH`` shorter than the articles and headlines they show.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import pytest
 from mlm_tutorial.notebook_tools import execute
 from mlm_tutorial.paths import BUILD_ENV, project_root
 
-NOTEBOOK = project_root() / "notebooks" / "04_fine_tuning_tf_masked_lm.ipynb"
+NOTEBOOKS = project_root() / "notebooks"
+NOTEBOOK = NOTEBOOKS / "04_fine_tuning_tf_masked_lm.ipynb"
 CHANGES = {'MODEL = "auto"': 'MODEL = "../data/models/roberta-mini-news"',
            'CATEGORY = "business"': 'CATEGORY = "tech"'}
+SHORT_LENGTHS = {"01_tokenizing_into_tf_tensors.ipynb": {"MAX_LENGTH = 128": "MAX_LENGTH = 16"},
+                 "02_special_tokens_and_padding.ipynb": {"MAX_LENGTH = 16": "MAX_LENGTH = 8"}}
 
 
 def with_parameters(notebook: Any, changes: dict[str, str]) -> Any:
@@ -33,6 +38,22 @@ def with_parameters(notebook: Any, changes: dict[str, str]) -> Any:
     return changed
 
 
+def run_changed(path: Path, changes: dict[str, str]) -> Any:
+    """``path`` executed with ``changes`` made to its parameters: the cells that ran, up to an error if one stops it."""
+    notebook = with_parameters(nbformat.read(str(path), as_version=4), changes)
+    try:
+        return execute(notebook, cwd=path.parent, timeout=900)
+    except Exception as error:  # the cells that ran, with the error output the tests report
+        if getattr(error, "notebook", None) is None:
+            raise
+        return error.notebook
+
+
+def errors(notebook: Any) -> list[str]:
+    return [f"{output.get('ename')}: {output.get('evalue')}" for cell in notebook.cells if cell.cell_type == "code"
+            for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+
+
 def printed(notebook: Any) -> str:
     return "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                    for output in cell.get("outputs", []) if output.get("output_type") == "stream")
@@ -43,20 +64,12 @@ def changed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     build = tmp_path_factory.mktemp("build-changed-parameters")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(BUILD_ENV, str(build))  # the kernel inherits it
-        notebook = with_parameters(nbformat.read(str(NOTEBOOK), as_version=4), CHANGES)
-        try:
-            return execute(notebook, cwd=NOTEBOOK.parent, timeout=900), build
-        except Exception as error:  # the cells that ran, with the error output the first test reports
-            if getattr(error, "notebook", None) is None:
-                raise
-            return error.notebook, build
+        return run_changed(NOTEBOOK, CHANGES), build
 
 
 def test_notebook_04_runs_to_the_end_with_another_model_and_category(changed_run: tuple[Any, Path]) -> None:
     notebook, build = changed_run
-    errors = [output for cell in notebook.cells if cell.cell_type == "code"
-              for output in cell.get("outputs", []) if output.get("output_type") == "error"]
-    assert errors == []
+    assert errors(notebook) == []
     text = printed(notebook)
     assert "TFRobertaForMaskedLM" in text and "tech" in text
     assert "the reloaded model gives identical fill-mask output: True" in text
@@ -67,6 +80,12 @@ def test_notebook_04_says_when_a_result_differs_from_the_default_run(changed_run
     text = printed(changed_run[0])
     assert "perplexity fell by more than 20%: False" in text
     assert "not this time" in text and "change one setting at a time" in text
+
+
+@pytest.mark.parametrize("name", sorted(SHORT_LENGTHS))
+def test_a_short_max_length_runs_to_the_end(name: str) -> None:
+    notebook = run_changed(NOTEBOOKS / name, SHORT_LENGTHS[name])
+    assert errors(notebook) == []
 
 
 def test_with_parameters_refuses_an_assignment_it_cannot_find() -> None:
