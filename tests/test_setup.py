@@ -165,3 +165,46 @@ def test_library_versions_match_modules() -> None:
     assert versions["tf-keras"] == tf_keras.__version__
     # tf-keras must match TensorFlow's minor version (stack.md).
     assert versions["tf-keras"].split(".")[:2] == versions["tensorflow"].split(".")[:2]
+
+
+# --------------------------------------------------------------------------- TensorFlow's start-up lines
+
+START_UP = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+            b"I0000 00:00:1795531257.358150   17622 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
+            b"GPU will not be used.\n"
+            b"2026-11-24 14:00:00.123456: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow "
+            b"binary is optimized to use available CPU instructions.\n")
+
+
+def test_start_up_lines_are_held_back_and_the_rest_passes(capfd: pytest.CaptureFixture[str]) -> None:
+    before = os.fstat(2)
+    with setup._without_native_start_up_lines():
+        os.write(2, START_UP + b"The TensorFlow library was compiled to use AVX instructions, but these aren't "
+                             b"available on your machine.\n")
+        assert capfd.readouterr().err == ""  # held back while the block runs
+    err = capfd.readouterr().err
+    assert "cudart_stub" not in err and "absl::InitializeLog" not in err and "cpu_feature_guard" not in err
+    assert err == "The TensorFlow library was compiled to use AVX instructions, but these aren't available on " \
+                  "your machine.\n"
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)  # descriptor 2 restored
+
+
+def test_start_up_lines_held_back_when_the_import_fails(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ImportError, match="no such library"):
+        with setup._without_native_start_up_lines():
+            os.write(2, START_UP + b"loader: libtensorflow_framework.so.2 missing\n")
+            raise ImportError("no such library")
+    assert capfd.readouterr().err == "loader: libtensorflow_framework.so.2 missing\n"
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+
+
+def test_notebook_setup_in_a_new_process_prints_no_start_up_lines() -> None:
+    import subprocess
+
+    code = "from mlm_tutorial.setup import notebook_setup; notebook_setup(verbose=False); print('ready')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ready\n"
+    assert done.stderr == ""  # TensorFlow printed its start-up lines here before notebook_setup held them back

@@ -24,6 +24,7 @@ from typing import Any
 
 from mlm_tutorial.colab import INSTALL_TAG, colab_badge_url, install_cell_source
 from mlm_tutorial.paths import build_dir, display_path, project_root
+from mlm_tutorial.setup import NATIVE_START_UP_LINES
 
 SOLUTION_TAG = "solution"
 CODE_PLACEHOLDER = "# Your answer here. (The solution is in the teacher's copy of this notebook.)\n"
@@ -339,12 +340,8 @@ def slides_html(notebook: Any) -> str:
 STDERR_NOISE: tuple[re.Pattern[str], ...] = tuple(
     re.compile(pattern)
     for pattern in (
-        # TensorFlow/XLA C++ logs in absl format, e.g.
-        # "I0000 00:00:1795449715.281354   13237 cudart_stub.cc:31] Could not find cuda drivers ...".
-        r"[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w.\-/]+:\d+\] ",
-        # The same logs in TensorFlow's older format: "2026-11-23 15:47:00.123456: I tensorflow/...".
-        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] \S+",
-        r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+        # TensorFlow/XLA C++ logs (notebook_setup already keeps those of TensorFlow's start-up out).
+        *NATIVE_START_UP_LINES,
         # Python-side logger notes of TensorFlow, absl, Keras 2 and h5py that are routine: deprecations
         # by location ("WARNING:tensorflow:From /x.py:3: The name ... is deprecated") and SavedModel's
         # untraced functions. Other logger warnings ("Gradients do not exist for variables ...") stay.
@@ -468,8 +465,8 @@ def execute(notebook: Any, cwd: Path, timeout: int = 1800, kernel_log: Path | No
     cells that ran, with their outputs and the error), so the build output shows where it failed.
     On Linux and macOS the kernel talks to this process over Unix sockets in a private temporary
     folder (IPC transport) rather than over plain-text TCP ports on localhost. With ``kernel_log``, the
-    kernel process's own standard error goes to that file instead of the terminal: TensorFlow's start-up
-    lines (which the notebook also receives as stderr output) and whatever a crashing kernel prints.
+    kernel process's own standard error goes to that file instead of the terminal: what native code writes
+    there (the notebook receives it as stderr output too), such as the last words of a crashing kernel.
 
     Part of `make run` and `make notebooks`; no notebook calls it.
     """

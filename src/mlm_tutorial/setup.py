@@ -5,12 +5,16 @@ Introduced in notebook 00 and called in the setup cell of every notebook.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
 import random
+import re
 import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # Environment variables that only work when they are set before TensorFlow is imported.
@@ -20,6 +24,50 @@ _ENV_BEFORE_TF = {
     # 0 = all, 1 = no INFO, 2 = no WARNING, 3 = no ERROR from TensorFlow's C++ side.
     "TF_CPP_MIN_LOG_LEVEL": "3",
 }
+
+#: What TensorFlow's native code writes to stderr while it loads, on every machine and whatever
+#: ``TF_CPP_MIN_LOG_LEVEL`` says: C++ log lines in absl's format ("I0000 00:00:1795449715.281354   13237
+#: cudart_stub.cc:31] Could not find cuda drivers ...", "... port.cc:153] oneDNN custom operations are on ..."),
+#: the same in TensorFlow's older format, and absl's note that comes before them. Patterns for ``re.match``;
+#: ``notebook_tools`` drops the same lines from the notebooks it writes.
+NATIVE_START_UP_LINES: tuple[str, ...] = (
+    r"[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w.\-/]+:\d+\] ",
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] \S+",
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+)
+
+
+@contextlib.contextmanager
+def _without_native_start_up_lines() -> Iterator[None]:
+    """Hold back what is written to file descriptor 2 inside the block, then pass it on to ``sys.stderr``
+    without the :data:`NATIVE_START_UP_LINES`.
+
+    TensorFlow's C++ side writes to the descriptor directly, and a Jupyter kernel shows that in the cell
+    as red stderr output ("Could not find cuda drivers" on every CPU-only machine). Anything else written
+    there in the meantime (a real problem) still reaches the learner, right after the block.
+    """
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 to hold back (a process started without one)
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.__stderr__.flush()  # Python's own buffered writes to the descriptor, in a terminal
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode("utf-8", errors="replace").splitlines()
+            kept = [line for line in lines if line.strip()
+                    and not any(re.match(pattern, line) for pattern in NATIVE_START_UP_LINES)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -136,14 +184,16 @@ def library_versions() -> dict[str, str]:
 def notebook_setup(seed: int = 42, deterministic: bool = True, verbose: bool = True) -> SetupReport:
     """Prepare a notebook in one call and print what it runs on.
 
-    Sets ``TF_USE_LEGACY_KERAS=1`` (and quiet TF logs) before TensorFlow is imported, seeds
-    Python/NumPy/TF, enables TF op determinism, silences deprecation notices and progress bars
-    that would go to stderr, and reports library versions, Colab and GPU.
+    Sets ``TF_USE_LEGACY_KERAS=1`` (and quiet TF logs) before TensorFlow is imported, keeps the lines
+    TensorFlow's native code prints while it loads out of the cell, seeds Python/NumPy/TF, enables TF op
+    determinism, silences deprecation notices and progress bars that would go to stderr, and reports
+    library versions, Colab and GPU.
 
     Introduced in notebook 00; the setup cell of every notebook calls it.
     """
     prepare_environment()
-    import tensorflow as tf
+    with _without_native_start_up_lines():  # TensorFlow's C++ start-up lines appear on first import
+        import tensorflow as tf
     import transformers
 
     major = int(transformers.__version__.split(".")[0])
