@@ -318,6 +318,8 @@ def test_slides_html_has_the_series_layout_and_leaves_out_skipped_cells() -> Non
     assert ".reveal.ready .slides section:not(.stack)" in html  # once reveal.js runs (offline: one long page)
     assert "white-space: pre-wrap" in html  # long code lines wrap
     assert html.index("white-space: pre-wrap") < html.index("</head>")
+    # the code's padding inside its box's width, so a line wraps before the editor's clipped edge, not after it
+    assert ".reveal .jp-InputArea-editor pre { box-sizing: border-box; }" in html
     assert "x is one" in html and "Exercise 1." in html
     assert "def f(): pass" not in html and "setup()" not in html  # extra code and setup are skipped
     assert html.count("<section") >= sum(k in ("slide", "subslide") for k in slide_types(notebook))

@@ -199,6 +199,7 @@ SLIDE_WIDTH, SLIDE_HEIGHT = 1200, 900
 _SLIDE_CSS = f"""<style type="text/css">
 .reveal.ready .slides section:not(.stack) {{ box-sizing: border-box; max-height: {SLIDE_HEIGHT}px; overflow-y: auto; }}
 .reveal pre, .reveal pre code {{ white-space: pre-wrap; overflow-wrap: anywhere; }}
+.reveal .jp-InputArea-editor pre {{ box-sizing: border-box; }}
 .reveal .jp-OutputArea-output {{ overflow-x: auto; }}
 </style>
 """
