@@ -10,10 +10,9 @@ import ast
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from mlm_tutorial.notebook_tools import notebook_paths
+from mlm_tutorial.notebook_tools import notebook_paths, read_notebook
 from mlm_tutorial.paths import project_root
 
 PACKAGE = project_root() / "src" / "mlm_tutorial"
@@ -32,7 +31,7 @@ def notebook_code() -> dict[str, str]:
     """The code cells of each notebook, joined, keyed by the notebook's number ("00", "01", ...)."""
     code = {}
     for path in notebook_paths(project_root() / "notebooks"):
-        notebook = nbformat.read(str(path), as_version=4)
+        notebook = read_notebook(path)
         code[path.name[:2]] = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
     return code
 
@@ -68,9 +67,14 @@ def test_every_public_helper_says_where_it_is_used(path: Path) -> None:
     assert place_problems(public_definitions(path)) == []
 
 
+@pytest.fixture(scope="module")
+def code() -> dict[str, str]:
+    return notebook_code()  # read once for all modules
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(PACKAGE).as_posix())
-def test_introduced_in_names_the_first_notebook_that_uses_it(path: Path) -> None:
-    assert introduction_problems(public_definitions(path), notebook_code()) == []
+def test_introduced_in_names_the_first_notebook_that_uses_it(path: Path, code: dict[str, str]) -> None:
+    assert introduction_problems(public_definitions(path), code) == []
 
 
 def test_exercise_checkers_name_their_own_notebook() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from mlm_tutorial.notebook_tools import execute
+from mlm_tutorial.notebook_tools import execute, read_notebook
 from mlm_tutorial.paths import BUILD_ENV, project_root
 
 NOTEBOOKS = project_root() / "notebooks"
@@ -40,7 +40,7 @@ def with_parameters(notebook: Any, changes: dict[str, str]) -> Any:
 
 def run_changed(path: Path, changes: dict[str, str]) -> Any:
     """``path`` executed with ``changes`` made to its parameters: the cells that ran, up to an error if one stops it."""
-    notebook = with_parameters(nbformat.read(str(path), as_version=4), changes)
+    notebook = with_parameters(read_notebook(path), changes)
     try:
         return execute(notebook, cwd=path.parent, timeout=900)
     except Exception as error:  # the cells that ran, with the error output the tests report
@@ -89,6 +89,6 @@ def test_a_short_max_length_runs_to_the_end(name: str) -> None:
 
 
 def test_with_parameters_refuses_an_assignment_it_cannot_find() -> None:
-    notebook = nbformat.read(str(NOTEBOOK), as_version=4)
+    notebook = read_notebook(NOTEBOOK)
     with pytest.raises(AssertionError, match="exactly one code cell"):
         with_parameters(notebook, {'MODEL = "nowhere"': 'MODEL = "x"'})
