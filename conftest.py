@@ -12,6 +12,10 @@
    fresh outputs of a cell, ``mlm_tutorial.notebook_tools.drop_stderr_noise`` removes the known library
    chatter from both (the same filter that keeps it out of the written notebooks). Error outputs,
    stdout and every other stderr line are compared as before, so real errors still fail.
+4. ``TMPDIR`` points at another folder of the session for every process the tests start. nbval stops a
+   notebook's kernel at once, without its exit handlers, so the files TensorFlow's autograph writes to
+   the temporary folder would stay behind in the system's one after every ``make test``; they now go
+   where pytest's own temporary folders go (pytest keeps the last three sessions' and removes older ones).
 """
 
 from __future__ import annotations
@@ -57,27 +61,33 @@ def ignore_stderr_noise(cell: Any) -> None:
 # --------------------------------------------------------------------------- pytest hooks
 
 
-_previous_build: str | None = None
+#: The variables :func:`pytest_configure` points at session folders, with the folder's name.
+SESSION_FOLDERS = {BUILD_ENV: "build", "TMPDIR": "tmp"}
+_previous: dict[str, str | None] = {}
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's tmpdir plugin has made its TempPathFactory
 def pytest_configure(config: pytest.Config) -> None:
-    """Point ``MLM_TUTORIAL_BUILD`` at a fresh pytest temporary folder for this session.
+    """Point ``MLM_TUTORIAL_BUILD`` and ``TMPDIR`` at fresh pytest temporary folders for this session.
 
     Set here rather than in a fixture because nbval starts a notebook's kernel (which inherits the
     environment) before any fixture could run. ``config._tmp_path_factory`` is the object behind
-    pytest's ``tmp_path_factory`` fixture, so the folder lives with the session's other temp folders.
+    pytest's ``tmp_path_factory`` fixture, so the folders live with the session's other temp folders.
+    This process keeps the temporary folder it has already chosen (``tempfile`` remembers it); the
+    kernels and every other process started from here use the new one.
     """
-    global _previous_build
-    _previous_build = os.environ.get(BUILD_ENV)
-    os.environ[BUILD_ENV] = str(config._tmp_path_factory.mktemp("build"))
+    for name, folder in SESSION_FOLDERS.items():
+        _previous[name] = os.environ.get(name)
+        os.environ[name] = str(config._tmp_path_factory.mktemp(folder))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _previous_build is None:
-        os.environ.pop(BUILD_ENV, None)
-    else:
-        os.environ[BUILD_ENV] = _previous_build
+    for name, value in _previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    _previous.clear()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

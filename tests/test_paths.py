@@ -65,6 +65,43 @@ def test_session_builds_into_a_temporary_folder() -> None:
     assert project_root() not in out.parents
 
 
+def test_started_processes_leave_their_temporary_files_in_the_session(tmp_path: Path) -> None:
+    """A process the tests start and end abruptly, as nbval ends a kernel, litters only the session.
+
+    The child runs a ``tf.function`` (autograph writes its generated code to a temporary file and
+    removes it only in an exit handler) and ends with ``os._exit``, which skips the exit handlers.
+    conftest.py points ``TMPDIR`` at a folder of the session, so the file must be there and not in
+    the temporary folder this process uses.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    session_tmp = Path(os.environ["TMPDIR"])
+    assert session_tmp.resolve() != Path(tempfile.gettempdir()).resolve()
+    pattern = "__autograph_generated_file*.py"
+    before = set(session_tmp.glob(pattern)), set(Path(tempfile.gettempdir()).glob(pattern))
+    script = tmp_path / "child.py"  # autograph reads the function's source, so it must be in a file
+    script.write_text(
+        "import os\n"
+        "import tensorflow as tf\n"
+        "\n"
+        "@tf.function\n"
+        "def twice_or_negate(x):\n"
+        "    return x * 2 if x > 0 else -x\n"
+        "\n"
+        "print(int(twice_or_negate(tf.constant(3))), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "6\n"
+    left_here = set(session_tmp.glob(pattern)) - before[0]
+    left_in_system = set(Path(tempfile.gettempdir()).glob(pattern)) - before[1]
+    assert left_here, "the child's autograph file should be in the session's TMPDIR"
+    assert not left_in_system, f"left in the system's temporary folder: {sorted(left_in_system)}"
+
+
 def test_build_dir_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     target = tmp_path / "elsewhere" / "out"
     monkeypatch.setenv(BUILD_ENV, str(target))
