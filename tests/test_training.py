@@ -568,6 +568,80 @@ def test_checkpoints_from_other_settings_are_not_restored(tmp_path, tokenizer, b
     assert keeper.latest_step() is None
 
 
+def _notebook_fit(trainer, keeper, plan, rows, tok, start_step, callbacks=()):
+    """Notebook 04's training cell: data from ``start_step``, the keeper's callback, ``fit``."""
+    data = T.training_dataset(rows, tok, plan.batch_size, plan.total_steps, start_step=start_step)
+    return trainer.fit(data, epochs=plan.fit_epochs, steps_per_epoch=plan.checkpoint_every,
+                       initial_epoch=start_step // plan.checkpoint_every,
+                       callbacks=[*callbacks, keeper.callback()], verbose=0)
+
+
+def test_training_cell_run_twice_is_refused_before_any_step(tmp_path, tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 2, 1e-3)  # 2 steps per epoch, 4 steps
+    model = no_dropout_bundled()
+    optimizer = T.make_optimizer(T.schedule_for(plan))
+    trainer = T.build_trainer(model, optimizer)
+    keeper = T.CheckpointKeeper(tmp_path, model, optimizer, plan.total_steps, plan.checkpoint_every, verbose=False)
+    start = keeper.restore()
+    _notebook_fit(trainer, keeper, plan, rows, tokenizer, start)
+    assert int(optimizer.iterations.numpy()) == 4 and keeper.latest_step() == 4
+    trained = [w.copy() for w in model.get_weights()]
+
+    # The same cell again: the optimizer is at 4, the cell starts at 0. Nothing trains, nothing is saved.
+    with pytest.raises(RuntimeError, match="optimizer is at step 4, but restore.. said to start at step 0"):
+        _notebook_fit(trainer, keeper, plan, rows, tokenizer, start)
+    assert int(optimizer.iterations.numpy()) == 4 and keeper.latest_step() == 4
+    for before, after in zip(trained, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+    # The restore cell again: the run has finished, but this model and optimizer have moved on, so starting
+    # afresh would go on from there. It says so, and the finished run's checkpoints stay.
+    with pytest.raises(RuntimeError, match="already made 4 steps.*cells again from the one that loads the model"):
+        keeper.restore()
+    assert keeper.latest_step() == 4
+
+    # fit_mlm does both in one call and refuses the same way.
+    with pytest.raises(RuntimeError, match="already made 4 steps"):
+        T.fit_mlm(trainer, plan, rows, tokenizer, checkpoints=keeper, verbose=0)
+
+
+def test_interrupted_training_cell_resumes_after_restore(tmp_path, tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 3, 1e-3)  # 2 steps per epoch, 6 steps
+    model = no_dropout_bundled()
+    optimizer = T.make_optimizer(T.schedule_for(plan))
+    trainer = T.build_trainer(model, optimizer)
+    keeper = T.CheckpointKeeper(tmp_path, model, optimizer, plan.total_steps, plan.checkpoint_every, verbose=False)
+    start = keeper.restore()
+    _notebook_fit(trainer, keeper, plan, rows, tokenizer, start, callbacks=[StopAt(3)])
+    assert int(optimizer.iterations.numpy()) == 3 and keeper.latest_step() == 2
+
+    with pytest.raises(RuntimeError, match="at step 3, but restore.. said to start at step 0.*run the cell with "
+                                           "restore.. again"):
+        _notebook_fit(trainer, keeper, plan, rows, tokenizer, start)
+    start = keeper.restore()
+    assert start == 2 and int(optimizer.iterations.numpy()) == 2
+    _notebook_fit(trainer, keeper, plan, rows, tokenizer, start)
+    assert int(optimizer.iterations.numpy()) == 6 and keeper.latest_step() == 6
+
+
+def test_checkpoint_callback_needs_restore_and_the_trainers_optimizer(tmp_path, tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 1, 1e-3)
+    model = no_dropout_bundled()
+    optimizer = T.make_optimizer(T.schedule_for(plan))
+    keeper = T.CheckpointKeeper(tmp_path, model, optimizer, plan.total_steps, plan.checkpoint_every, verbose=False)
+    trainer = T.build_trainer(model, optimizer)
+    with pytest.raises(RuntimeError, match="call restore.. before training"):
+        _notebook_fit(trainer, keeper, plan, rows, tokenizer, 0)
+    assert keeper.restore() == 0
+    rebuilt = T.build_trainer(model, T.make_optimizer(T.schedule_for(plan)))
+    with pytest.raises(RuntimeError, match="another optimizer than the one this CheckpointKeeper saves"):
+        _notebook_fit(rebuilt, keeper, plan, rows, tokenizer, 0)
+    assert int(optimizer.iterations.numpy()) == 0 and keeper.latest_step() is None
+
+
 def test_checkpoint_keeper_and_fit_validate(tmp_path, tokenizer, business):
     file = tmp_path / "file"
     file.write_text("x")

@@ -956,7 +956,10 @@ class CheckpointKeeper:
 
     ``restore()`` continues an unfinished run from its last checkpoint and starts a finished run (or
     one made with other settings) afresh; ``callback()`` saves at the end of each Keras epoch whose
-    step is a multiple of ``every``. Introduced in notebook 04.
+    step is a multiple of ``every``. Before ``fit`` takes its first step, the callback checks that the
+    optimizer is where ``restore()`` left it, so running a notebook's training cell a second time (or
+    after interrupting it) says what to run instead of training on from the wrong step. Introduced in
+    notebook 04.
     """
 
     STATE_FILE = "run.json"
@@ -990,6 +993,8 @@ class CheckpointKeeper:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_to_keep = _check_int("max_to_keep", max_to_keep, 1)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.folder), max_to_keep=self.max_to_keep)
+        #: The step ``restore()`` returned: where the optimizer must be when ``fit`` starts.
+        self.start_step: int | None = None
 
     def _say(self, text: str) -> None:
         if self.verbose:
@@ -1023,25 +1028,59 @@ class CheckpointKeeper:
             self._say(f"the run in {self.folder.name} had finished ({step} steps): starting afresh")
             step = None
         if step is None:
+            taken = int(self.optimizer.iterations.numpy())
+            if taken:
+                raise RuntimeError(
+                    f"the optimizer has already made {taken} steps, so the model has been trained since it was "
+                    "loaded and a run that starts afresh would go on from there. To train from the start, run the "
+                    "cells again from the one that loads the model (or restart the kernel and run all).")
             self.clear()
             state.write_text(json.dumps(self.run_config, indent=2, sort_keys=True) + "\n")
+            self.start_step = 0
             return 0
         self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
         restored = int(self.optimizer.iterations.numpy())
         self._say(f"resumed from the checkpoint at step {restored} of {self.total_steps}")
+        self.start_step = restored
         return restored
+
+    def check_start(self, trainer: Any) -> None:
+        """Refuse to train when ``trainer`` or its optimizer is not where :meth:`restore` left them.
+
+        The callback runs this when ``fit`` begins. It catches a training cell run twice (the
+        optimizer has moved on from the step the cell starts at), an interrupted ``fit`` run again
+        without ``restore()`` and a trainer rebuilt after the keeper was made.
+        """
+        if base_optimizer(trainer) is not self.optimizer:
+            raise RuntimeError("fit trains with another optimizer than the one this CheckpointKeeper saves: the "
+                               "trainer was built again after the keeper was made. Make the keeper again (run its "
+                               "cell), then train.")
+        if self.start_step is None:
+            raise RuntimeError("call restore() before training: it returns the step to start at (0 for a new run) "
+                               "and records this run's settings beside its checkpoints.")
+        step = int(self.optimizer.iterations.numpy())
+        if step != self.start_step:
+            raise RuntimeError(
+                f"the optimizer is at step {step}, but restore() said to start at step {self.start_step}: training "
+                "has run since then (this cell ran before, or was interrupted). To continue an interrupted run from "
+                "its last checkpoint, run the cell with restore() again, then this one; to train from the start, "
+                "run the cells again from the one that loads the model.")
 
     def save(self) -> str:
         """Write a checkpoint now, numbered by the optimizer's step."""
         return self.manager.save(checkpoint_number=int(self.optimizer.iterations.numpy()))
 
     def callback(self) -> Any:
-        """A Keras callback that saves whenever an epoch ends on a multiple of ``every`` steps."""
+        """A Keras callback that checks the start (:meth:`check_start`) and saves whenever an epoch ends on a
+        multiple of ``every`` steps."""
         import tf_keras
 
         keeper = self
 
         class SaveCheckpoint(tf_keras.callbacks.Callback):
+            def on_train_begin(self, logs: Any = None) -> None:
+                keeper.check_start(self.model)
+
             def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
                 step = int(keeper.optimizer.iterations.numpy())
                 # An epoch cut short (stop_training) ends between checkpoints: keep the last good one.
