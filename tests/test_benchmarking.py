@@ -464,13 +464,15 @@ def test_training_comparison_reports_median_tokens_per_second_ratio_and_masked_s
     class FakeModel:
         def __init__(self, name):
             self.name = name
+            self.compiled = False
 
         def compile(self, **kwargs):
-            pass
+            self.compiled = True
 
     # one warm-up run (9 s) then three measured runs per path
     seconds = {"baseline": iter([9.0, 2.0, 4.0, 1.0]), "project": iter([9.0, 1.0, 1.0, 2.0])}
-    monkeypatch.setattr(B, "clone_model", lambda model, dropout=True: FakeModel("project"))
+    copies = iter(["baseline", "project"])  # the recipe's copy is made first
+    monkeypatch.setattr(B, "clone_model", lambda model, dropout=True: FakeModel(next(copies)))
     monkeypatch.setattr(B, "course_recipe_dataset", lambda *args, **kwargs: "recipe data")
     monkeypatch.setattr(B, "_fit_runner", lambda trainer, data, steps: (lambda: next(seconds[trainer.name])))
     monkeypatch.setattr(T, "build_trainer", lambda model, optimizer, fast_head: model)
@@ -479,7 +481,9 @@ def test_training_comparison_reports_median_tokens_per_second_ratio_and_masked_s
     monkeypatch.setattr(T, "training_dataset", lambda rows, tokenizer, batch_size, steps, seed=42:
                         _FakeData(batch_size, rows.shape[1], steps))
     rows = np.zeros((4, 8), dtype=np.int64)
-    got = B.training_comparison(FakeModel("baseline"), None, rows, batch_size=2, steps_per_run=2, rounds=3, warmup=1)
+    given = FakeModel("given")
+    got = B.training_comparison(given, None, rows, batch_size=2, steps_per_run=2, rounds=3, warmup=1)
+    assert not given.compiled  # both paths train copies
     # a run: 2 steps x 2 rows x 8 tokens = 32 tokens
     assert got["tokens_per_run"] == 32
     assert got["baseline_runs_tokens_per_s"] == [16.0, 8.0, 32.0]  # 32 / (2, 4, 1)
@@ -490,6 +494,22 @@ def test_training_comparison_reports_median_tokens_per_second_ratio_and_masked_s
     assert got["order"] == ["baseline (warm-up)", "project (warm-up)"] + ["baseline", "project"] * 3
     # masked positions: 1 of 16 in step 0, 3 of 16 in step 1 -> 4 / 32
     assert got["masked_share"] == 0.125
+
+
+def test_training_comparison_leaves_the_given_model_as_it_was(bert_tokenizer):
+    """Notebook 05 goes on using its model after the live comparison: neither path may train it."""
+    from mlm_tutorial.chunking import chunk_texts
+    from mlm_tutorial.resources import load_mlm_model, load_news_corpus
+
+    model = load_mlm_model("auto")
+    before = [w.copy() for w in model.get_weights()]
+    rows = chunk_texts(list(load_news_corpus("auto")["train"]["text"][:40]), bert_tokenizer, 32)[:16]
+    got = B.training_comparison(model, bert_tokenizer, rows, batch_size=8, steps_per_run=1, rounds=1, warmup=0,
+                                learning_rate=1e-2)
+    assert got["baseline_tokens_per_s"] > 0 and got["project_tokens_per_s"] > 0
+    assert model.optimizer is None
+    for was, now in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(was, now)
 
 
 def test_masking_comparison_counts_only_the_full_batches_the_collator_yields(monkeypatch, bert_tokenizer):

@@ -508,8 +508,8 @@ def training_comparison(model: Any, tokenizer: Any, rows: Any, batch_size: int =
                         seed: int = 42) -> dict[str, Any]:
     """Tokens/s of the course recipe and of the project's path on the same model, data and shapes.
 
-    ``model`` is the starting point of both paths: the recipe trains it, the project's path trains a
-    copy with the same weights. Both use the project's AdamW (:func:`mlm_tutorial.training.make_optimizer`)
+    ``model`` is the starting point of both paths and stays as it is: each path trains its own copy
+    with the same weights (:func:`clone_model`). Both use the project's AdamW (:func:`mlm_tutorial.training.make_optimizer`)
     with the same schedule, so the comparison is about data pipeline and head only. Runs of
     ``steps_per_run`` steps alternate (:func:`run_interleaved`); the medians are compared.
 
@@ -527,7 +527,7 @@ def training_comparison(model: Any, tokenizer: Any, rows: Any, batch_size: int =
     def optimizer() -> Any:
         return make_optimizer(make_schedule(learning_rate, total_steps + 1, max(total_steps // 10, 0)))
 
-    recipe_model, project_model = model, clone_model(model)
+    recipe_model, project_model = clone_model(model), clone_model(model)
     recipe_model.compile(optimizer=optimizer())  # no loss: the model's internal loss, as in the course
     recipe_data = course_recipe_dataset(recipe_model, tokenizer, rows, batch_size)
     trainer = build_trainer(project_model, optimizer(), fast_head=True)
