@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import os
+import re
 import subprocess
 import sys
 import types
@@ -466,6 +467,62 @@ def test_refresh_updates_sources_in_place_keeps_failures_and_runs_00_last(
     assert "01_ok.ipynb updated in" in printed
     assert ("02_broken.ipynb FAILED, left unchanged: ZeroDivisionError: division by zero (kernel log: "
             f"{tmp_path / 'build' / 'logs' / '02_broken.log'})") in printed
+
+
+def test_offline_run_text_rounds_to_five_seconds() -> None:
+    assert notebook_tools.offline_run_text(21.4, cores=2) == "offline run: about 20 s on 2 CPU cores"
+    assert notebook_tools.offline_run_text(7.6, cores=2) == "offline run: about 10 s on 2 CPU cores"
+    assert notebook_tools.offline_run_text(1.2, cores=8) == "offline run: about 5 s on 8 CPU cores"  # at least 5 s
+    assert notebook_tools.offline_run_text(0.0).endswith(f" on {len(os.sched_getaffinity(0))} CPU cores")
+    for bad in (-1.0, float("nan"), "20", True):
+        with pytest.raises(ValueError, match="seconds must be a number of seconds >= 0"):
+            notebook_tools.offline_run_text(bad)  # type: ignore[arg-type]
+
+
+def test_stamp_offline_run_rewrites_only_the_run_time_of_the_header() -> None:
+    header = _header("04", "Fine-tuning", "Adapt a model.", 60)
+    notebook = _notebook(new_code_cell("x = 1"), new_markdown_cell(header),
+                         new_markdown_cell("Later: (offline run: about 20 s on 2 CPU cores) stays."))
+    assert notebook_tools.stamp_offline_run(notebook, 33.0, cores=2)
+    assert notebook.cells[1].source == header.replace("about 20 s on 2 CPU cores", "about 35 s on 2 CPU cores")
+    assert notebook.cells[2].source == "Later: (offline run: about 20 s on 2 CPU cores) stays."
+    assert not notebook_tools.stamp_offline_run(notebook, 36.0, cores=2)  # same text: no change
+    plain = _notebook(new_markdown_cell("# 09 · No time here"))
+    assert not notebook_tools.stamp_offline_run(plain, 12.0)
+    assert plain.cells[0].source == "# 09 · No time here"
+
+
+def test_refresh_writes_each_run_time_into_the_header_and_reruns_00_for_its_map(
+        series_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))
+    folder = series_root / "notebooks"
+    order = tmp_path / "order.txt"
+    stale = "offline run: about 95 s on 2 CPU cores"
+    # 00's only code cell prints the run time that its own header states when it runs, as its map does.
+    show = ("import json, re\n"
+            f"open({str(order)!r}, 'a').write('00\\n')\n"
+            "cells = json.load(open('00_setup.ipynb'))['cells']\n"
+            "print(re.search(r'offline run: [^)]*', ''.join(cells[0]['source'])).group(0))")
+    for name, code in (("00_setup.ipynb", show), ("01_tokens.ipynb", "y = 2")):
+        notebook = nbformat.read(str(folder / name), as_version=4)
+        notebook.cells[0].source = notebook.cells[0].source.replace("offline run: about 20 s on 2 CPU cores", stale)
+        notebook.cells[1].source = code
+        nbformat.write(notebook, str(folder / name))
+
+    assert notebook_tools.main(["refresh"]) == 0
+    printed = capsys.readouterr().out
+    assert order.read_text().split() == ["00", "00"]  # its header changed, so 00 ran a second time
+    for name in ("00_setup.ipynb", "01_tokens.ipynb"):
+        header = nbformat.read(str(folder / name), as_version=4).cells[0].source
+        assert stale not in header
+        stamped = re.search(r"offline run: about (\d+) s on (\d+) CPU cores", header)
+        seconds = float(re.search(rf"{name} updated in ([\d.]+) s", printed).group(1))
+        assert int(stamped.group(1)) in {max(5, 5 * round((seconds + d) / 5)) for d in (-0.05, 0.05)}
+        assert int(stamped.group(2)) == len(os.sched_getaffinity(0))
+    again = nbformat.read(str(folder / "00_setup.ipynb"), as_version=4)
+    assert again.cells[1].outputs[0]["text"] == re.search(r"offline run: [^)]*", again.cells[0].source).group(0) + "\n"
+    assert "00_setup.ipynb run again to show its new time in its map" in printed
 
 
 def test_refresh_refuses_a_build_folder_with_earlier_checkpoints(

@@ -554,12 +554,50 @@ def run_all(selected: list[str] | None = None) -> int:
     return failures
 
 
+_OFFLINE_RUN_TEXT = re.compile(r"\(offline run:[^)]*\)")
+
+
+def offline_run_text(seconds: float, cores: int | None = None) -> str:
+    """``"offline run: about N s on C CPU cores"``: ``seconds`` to the nearest 5 s (at least 5 s).
+
+    ``cores`` defaults to the CPU cores this process may use. Part of `make notebooks`
+    (:func:`stamp_offline_run`); no notebook calls it.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+        raise ValueError(f"seconds must be a number of seconds >= 0, got {seconds!r}.")
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    about = max(5, 5 * round(seconds / 5))
+    return f"offline run: about {about} s on {cores} CPU cores"
+
+
+def stamp_offline_run(notebook: Any, seconds: float, cores: int | None = None) -> bool:
+    """Write a run's time into the ``(offline run: ...)`` of the notebook's first markdown cell.
+
+    Part of `make notebooks` (:func:`refresh_sources`), so the run time that each header, notebook 00's
+    series map and the README table state is the time of the run that made the committed outputs.
+    Returns whether the header changed; a notebook whose first markdown cell has no
+    ``(offline run: ...)`` is left as it is.
+    """
+    first = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
+    if first is None or not _OFFLINE_RUN_TEXT.search(first.source):
+        return False
+    stamped = _OFFLINE_RUN_TEXT.sub(f"({offline_run_text(seconds, cores)})", first.source, count=1)
+    changed = stamped != first.source
+    first.source = stamped
+    return changed
+
+
 def refresh_sources() -> int:
     """Re-execute source notebooks in place, for their committed outputs; return the number that failed.
 
     The maintainers' ``make notebooks``. Notebook 00 runs last because its map of the series reads the
     other notebooks. A notebook whose run fails is left exactly as it was (its error is printed and its
     kernel's stderr is in ``build/logs/``), so a broken run never replaces good outputs.
+
+    Each updated notebook's header gets the time its run took (:func:`stamp_offline_run`). Notebook 00
+    shows that time for every notebook in its map, its own included, so when its own changes it runs
+    once more to show the new one.
 
     Raises ``FileExistsError`` before running anything if the build folder holds training
     checkpoints: notebook 04 would resume from them or report them, and the committed outputs must
@@ -582,12 +620,24 @@ def refresh_sources() -> int:
         print(f"[{number}/{len(ordered)}] {path.name} ...", flush=True)
         start = time.perf_counter()
         executed, failure = _execute_source(path, logs / f"{path.stem}.log")
+        seconds = time.perf_counter() - start
         if failure is not None:  # keep the old notebook, go on with the others
             print(f"[{number}/{len(ordered)}] {path.name} FAILED, left unchanged: {failure}", flush=True)
             failures += 1
             continue
+        changed = stamp_offline_run(executed, seconds)
         nbformat.write(tidy_notebook(executed), str(path))
-        print(f"[{number}/{len(ordered)}] {path.name} updated in {time.perf_counter() - start:.1f} s", flush=True)
+        print(f"[{number}/{len(ordered)}] {path.name} updated in {seconds:.1f} s", flush=True)
+        if changed and path.name.startswith("00_"):  # its map still shows its old time: once more
+            executed, failure = _execute_source(path, logs / f"{path.stem}.log")
+            if failure is not None:
+                print(f"[{number}/{len(ordered)}] {path.name} second run FAILED, first kept: {failure}", flush=True)
+                failures += 1
+                continue
+            first = next(c for c in executed.cells if c.cell_type == "markdown")
+            nbformat.write(tidy_notebook(executed), str(path))
+            print(f"[{number}/{len(ordered)}] {path.name} run again to show its new time in its map "
+                  f"{_OFFLINE_RUN_TEXT.search(first.source).group(0)}", flush=True)
     return failures
 
 
