@@ -576,13 +576,19 @@ def _notebook_fit(trainer, keeper, plan, rows, tok, start_step, callbacks=()):
                        callbacks=[*callbacks, keeper.callback()], verbose=0)
 
 
-def test_training_cell_run_twice_is_refused_before_any_step(tmp_path, tokenizer, business):
-    rows = business.train_rows[:8]
-    plan = T.plan_training(len(rows), 4, 2, 1e-3)  # 2 steps per epoch, 4 steps
+def _notebook_cells(folder, plan):
+    """Notebook 04's cells before ``restore()``: model, optimizer, trainer and checkpoint keeper."""
     model = no_dropout_bundled()
     optimizer = T.make_optimizer(T.schedule_for(plan))
     trainer = T.build_trainer(model, optimizer)
-    keeper = T.CheckpointKeeper(tmp_path, model, optimizer, plan.total_steps, plan.checkpoint_every, verbose=False)
+    keeper = T.CheckpointKeeper(folder, model, optimizer, plan.total_steps, plan.checkpoint_every, verbose=False)
+    return model, optimizer, trainer, keeper
+
+
+def test_training_cell_run_twice_is_refused_before_any_step(tmp_path, tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 2, 1e-3)  # 2 steps per epoch, 4 steps
+    model, optimizer, trainer, keeper = _notebook_cells(tmp_path, plan)
     start = keeper.restore()
     _notebook_fit(trainer, keeper, plan, rows, tokenizer, start)
     assert int(optimizer.iterations.numpy()) == 4 and keeper.latest_step() == 4
@@ -609,10 +615,7 @@ def test_training_cell_run_twice_is_refused_before_any_step(tmp_path, tokenizer,
 def test_interrupted_training_cell_resumes_after_restore(tmp_path, tokenizer, business):
     rows = business.train_rows[:8]
     plan = T.plan_training(len(rows), 4, 3, 1e-3)  # 2 steps per epoch, 6 steps
-    model = no_dropout_bundled()
-    optimizer = T.make_optimizer(T.schedule_for(plan))
-    trainer = T.build_trainer(model, optimizer)
-    keeper = T.CheckpointKeeper(tmp_path, model, optimizer, plan.total_steps, plan.checkpoint_every, verbose=False)
+    model, optimizer, trainer, keeper = _notebook_cells(tmp_path, plan)
     start = keeper.restore()
     _notebook_fit(trainer, keeper, plan, rows, tokenizer, start, callbacks=[StopAt(3)])
     assert int(optimizer.iterations.numpy()) == 3 and keeper.latest_step() == 2
