@@ -250,6 +250,21 @@ def test_sync_install_cell_inserts_after_the_title_and_is_idempotent() -> None:
     nbformat.validate(notebook)
 
 
+def test_install_cell_outside_colab_names_the_fix_when_the_kernel_lacks_the_package(tmp_path: Path) -> None:
+    """A kernel from another environment stops at the install cell with what to run, not at the next import."""
+    cell = tmp_path / "install_cell.py"
+    cell.write_text(install_cell_source())
+    ours = subprocess.run([sys.executable, str(cell)], capture_output=True, text=True, timeout=120)
+    assert ours.returncode == 0, ours.stderr  # this environment has the package: nothing to do
+    assert ours.stdout == ""
+    # -S leaves out site-packages, where the package is installed: like a Python without it.
+    other = subprocess.run([sys.executable, "-S", str(cell)], capture_output=True, text=True, timeout=120)
+    assert other.returncode != 0
+    last = other.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ModuleNotFoundError: this kernel ({sys.executable}) has no mlm_tutorial package.")
+    assert "`.venv/bin/jupyter lab notebooks/`" in last and "make run" in last
+
+
 def test_sync_install_cell_repairs_an_edited_cell() -> None:
     notebook = _notebook(new_markdown_cell("# 00 · T"))
     sync_install_cell(notebook)

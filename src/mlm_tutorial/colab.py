@@ -22,11 +22,14 @@ def install_cell_source() -> str:
     On Colab it clones the repository (for the package and the bundled data), installs
     ``requirements-colab.txt`` (transformers 4.x instead of Colab's transformers 5, which has no
     TensorFlow classes) and the package, and points ``MLM_TUTORIAL_ROOT`` at the clone.
-    Anywhere else it does nothing: ``make run`` has installed everything already.
+    Anywhere else ``make run`` has installed everything already; the cell only checks that the
+    kernel is that environment's Python and, when it is not (a Jupyter started from another
+    environment), stops with what to run instead of a bare ``No module named 'mlm_tutorial'``
+    at the next cell.
     """
     return (
-        "# On Google Colab: fetch the series and install its pinned stack (elsewhere: nothing to do).\n"
-        "import os, subprocess, sys\n"
+        "# On Google Colab: fetch the series and install its pinned stack (elsewhere: check the kernel).\n"
+        "import importlib.util, os, subprocess, sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
         f'    checkout = "{COLAB_CHECKOUT}"\n'
@@ -36,7 +39,11 @@ def install_cell_source() -> str:
         f'                        "{REPOSITORY_URL}", checkout], check=True)\n'
         "        subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
         "                        \"-r\", f\"{checkout}/requirements-colab.txt\", checkout], check=True)\n"
-        '    os.environ["MLM_TUTORIAL_ROOT"] = checkout'
+        '    os.environ["MLM_TUTORIAL_ROOT"] = checkout\n'
+        'elif importlib.util.find_spec("mlm_tutorial") is None:\n'
+        '    raise ModuleNotFoundError(f"this kernel ({sys.executable}) has no mlm_tutorial package. Run `make run` "\n'
+        '                              "once in the checkout, then start Jupyter with `.venv/bin/jupyter lab notebooks/` "\n'
+        '                              "(or choose .venv/bin/python as the kernel).")'
     )
 
 
