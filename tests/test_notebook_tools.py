@@ -489,9 +489,12 @@ def test_offline_run_text_rounds_to_five_seconds() -> None:
     assert notebook_tools.offline_run_text(7.6, cores=2) == "offline run: about 10 s on 2 CPU cores"
     assert notebook_tools.offline_run_text(1.2, cores=8) == "offline run: about 5 s on 8 CPU cores"  # at least 5 s
     assert notebook_tools.offline_run_text(0.0).endswith(f" on {len(os.sched_getaffinity(0))} CPU cores")
-    for bad in (-1.0, float("nan"), "20", True):
+    for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="seconds must be a number of seconds >= 0"):
-            notebook_tools.offline_run_text(bad)  # type: ignore[arg-type]
+            notebook_tools.offline_run_text(bad)
+    for wrong in ("20", True):
+        with pytest.raises(TypeError, match="seconds must be a number, got"):
+            notebook_tools.offline_run_text(wrong)  # type: ignore[arg-type]
 
 
 def test_stamp_offline_run_rewrites_only_the_run_time_of_the_header() -> None:

@@ -563,7 +563,9 @@ def offline_run_text(seconds: float, cores: int | None = None) -> str:
     ``cores`` defaults to the CPU cores this process may use. Part of `make notebooks`
     (:func:`stamp_offline_run`); no notebook calls it.
     """
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"seconds must be a number, got {type(seconds).__name__}.")
+    if not seconds >= 0:
         raise ValueError(f"seconds must be a number of seconds >= 0, got {seconds!r}.")
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
