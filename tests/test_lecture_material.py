@@ -381,6 +381,22 @@ def test_readme_table_matches_the_notebooks() -> None:
     )
 
 
+def test_readme_troubleshooting_quotes_messages_the_series_prints() -> None:
+    """Each row of "When something goes wrong" quotes a message that the package's code still contains."""
+    readme = (project_root() / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## When something goes wrong", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| you see")]
+    assert len(rows) >= 6
+    sources = "\n".join(path.read_text(encoding="utf-8")
+                        for path in sorted((project_root() / "src" / "mlm_tutorial").rglob("*.py")))
+    for row in rows:
+        seen = row.split(" | ")[0]
+        quoted = re.findall(r'"([^"]+)"', seen)
+        assert quoted, f"the row {row!r} quotes no message"
+        for message in quoted:
+            assert message in sources, f"README quotes {message!r}, which no module of mlm_tutorial prints any more"
+
+
 def test_slides_have_reveal_sections_and_no_skipped_cells() -> None:
     nb = read_notebook(NOTEBOOKS[0])
     html = slides_html(nb)
