@@ -161,6 +161,25 @@ def test_record_metrics_replaces_a_file_that_is_not_text(tmp_path: Path) -> None
     assert json.loads(target.read_text()) == {"nb04": {"loss": 1.0}}
 
 
+def test_record_metrics_from_two_writers_at_once_leaves_a_whole_file(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    """A second kernel writes while the first is between writing its temporary file and renaming it."""
+    target = tmp_path / "metrics.json"
+    replace = os.replace
+    interrupted = []
+
+    def replace_after_another_write(src: object, dst: object) -> None:
+        if not interrupted:
+            interrupted.append(True)
+            record_metrics("second", {"x": 2}, path=target)  # the other kernel, in between
+        replace(src, dst)
+
+    monkeypatch.setattr(paths.os, "replace", replace_after_another_write)
+    record_metrics("first", {"x": 1}, path=target)
+    assert json.loads(target.read_text()) == {"first": {"x": 1}}  # the last complete write
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
 def test_record_metrics_crash_keeps_the_old_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     target = tmp_path / "metrics.json"
     record_metrics("nb03", {"masked": 0.15}, path=target)

@@ -102,11 +102,16 @@ def record_metrics(section: str, values: dict[str, Any], path: Path | None = Non
 def write_text_atomic(target: Path, text: str) -> Path:
     """Write ``text`` to ``target`` through a temporary file and a rename, so a crash never leaves half a file.
 
-    Used by :func:`record_metrics` and by ``make bench`` for ``build/bench.json``.
+    Used by :func:`record_metrics` and by ``make bench`` for ``build/bench.json``. Each write has a
+    temporary file of its own, so two kernels writing at the same time (notebook 04 run twice side by
+    side) never replace the file with the other's half-written one: the last complete write wins.
     """
-    tmp = target.with_name(target.name + ".tmp")
+    import uuid
+
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        tmp.write_text(text)
+        with open(tmp, "x", encoding="utf-8") as stream:  # "x": a fresh file, with the usual permissions
+            stream.write(text)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
