@@ -523,12 +523,18 @@ class StopAt(tf_keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _run(folder, plan, rows, tok, callbacks=(), run_config=None):
+def _notebook_cells(folder, plan, run_config=None):
+    """Notebook 04's cells before ``restore()``: model, optimizer, trainer and checkpoint keeper."""
     model = no_dropout_bundled()
     optimizer = T.make_optimizer(T.schedule_for(plan))
     trainer = T.build_trainer(model, optimizer)
     keeper = T.CheckpointKeeper(folder, model, optimizer, plan.total_steps, plan.checkpoint_every,
                                 run_config=run_config, verbose=False)
+    return model, optimizer, trainer, keeper
+
+
+def _run(folder, plan, rows, tok, callbacks=(), run_config=None):
+    model, optimizer, trainer, keeper = _notebook_cells(folder, plan, run_config)
     result = T.fit_mlm(trainer, plan, rows, tok, checkpoints=keeper, callbacks=callbacks, verbose=0)
     return model, optimizer, keeper, result
 
@@ -574,15 +580,6 @@ def _notebook_fit(trainer, keeper, plan, rows, tok, start_step, callbacks=()):
     return trainer.fit(data, epochs=plan.fit_epochs, steps_per_epoch=plan.checkpoint_every,
                        initial_epoch=start_step // plan.checkpoint_every,
                        callbacks=[*callbacks, keeper.callback()], verbose=0)
-
-
-def _notebook_cells(folder, plan):
-    """Notebook 04's cells before ``restore()``: model, optimizer, trainer and checkpoint keeper."""
-    model = no_dropout_bundled()
-    optimizer = T.make_optimizer(T.schedule_for(plan))
-    trainer = T.build_trainer(model, optimizer)
-    keeper = T.CheckpointKeeper(folder, model, optimizer, plan.total_steps, plan.checkpoint_every, verbose=False)
-    return model, optimizer, trainer, keeper
 
 
 def test_training_cell_run_twice_is_refused_before_any_step(tmp_path, tokenizer, business):

@@ -19,7 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 KINDS = ("masked", "causal")
 
 _MINUTES = re.compile(r"^\s*(\d+)\s*min(?:ute)?s?\b")
-_OFFLINE_RUN = re.compile(r"\(offline run:\s*(.+?)\)")
 
 
 # --------------------------------------------------------------------------- who sees what
@@ -196,7 +195,7 @@ def series_map(root: Path | None = None) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from mlm_tutorial.notebook_tools import notebook_info, notebook_paths
+    from mlm_tutorial.notebook_tools import OFFLINE_RUN, notebook_info, notebook_paths
     from mlm_tutorial.paths import project_root
 
     if root is not None and not isinstance(root, (str, Path)):
@@ -205,7 +204,7 @@ def series_map(root: Path | None = None) -> pd.DataFrame:
     rows = []
     for path in notebook_paths(root / "notebooks"):
         info = notebook_info(path, root)
-        offline = _OFFLINE_RUN.search(info.minutes)
+        offline = OFFLINE_RUN.search(info.minutes)
         title = info.title.split("·", 1)[-1].strip()
         rows.append({
             "#": path.name[:2],
