@@ -563,7 +563,7 @@ def test_refresh_refuses_a_build_folder_with_earlier_checkpoints(
 
     ran.unlink()
     before = (folder / "01_ok.ipynb").read_bytes()
-    earlier = tmp_path / "build" / "checkpoints" / "04_model_business_quick"
+    earlier = tmp_path / "build" / "checkpoints" / "04_model_business_quick_fast_seed42"
     earlier.mkdir()
     (earlier / "checkpoint").write_text("an earlier run")
     assert notebook_tools.main(["refresh"]) == 2

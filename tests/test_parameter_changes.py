@@ -73,7 +73,7 @@ def test_notebook_04_runs_to_the_end_with_another_model_and_category(changed_run
     text = printed(notebook)
     assert "TFRobertaForMaskedLM" in text and "tech" in text
     assert "the reloaded model gives identical fill-mask output: True" in text
-    assert (build / "models" / "04_roberta-mini-news_tech_quick" / "tf_model.h5").is_file()
+    assert (build / "models" / "04_roberta-mini-news_tech_quick_fast_seed42" / "tf_model.h5").is_file()
 
 
 def test_notebook_04_says_when_a_result_differs_from_the_default_run(changed_run: tuple[Any, Path]) -> None:

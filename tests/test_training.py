@@ -574,6 +574,40 @@ def test_checkpoints_from_other_settings_are_not_restored(tmp_path, tokenizer, b
     assert keeper.latest_step() is None
 
 
+def test_run_name_separates_every_setting_that_changes_training():
+    base = dict(model_name="/somewhere/data/models/bert-mini-news", category="business", profile="quick",
+                fast_head=True, seed=42)
+    name = T.run_name(**base)
+    assert name == "04_bert-mini-news_business_quick_fast_seed42"
+    assert T.run_name(**{**base, "model_name": "/elsewhere/bert-mini-news/"}) == name  # same model, same run
+    assert T.run_name(**{**base, "model_name": "distilbert/distilbert-base-uncased"}).startswith(
+        "04_distilbert-base-uncased_")
+    assert T.run_name(**{**base, "model_name": "C:\\course\\bert-mini-news"}) == name
+    changes = {"model_name": "roberta-mini-news", "category": "tech", "profile": "full", "fast_head": False,
+               "seed": 7}
+    names = {T.run_name(**{**base, key: value}) for key, value in changes.items()}
+    assert len(names) == len(changes) and name not in names
+    assert all("/" not in n and "\\" not in n for n in names)
+    for key, bad in (("seed", "42"), ("seed", True), ("fast_head", 1), ("category", ""), ("model_name", None)):
+        with pytest.raises(TypeError, match=key):
+            T.run_name(**{**base, key: bad})
+    with pytest.raises(ValueError, match="no name part"):
+        T.run_name(**{**base, "model_name": "/"})
+
+
+def test_a_run_with_another_seed_leaves_an_interrupted_run_resumable(tmp_path, tokenizer, business):
+    """Notebook 04 names its checkpoint folder with ``run_name``: trying another SEED (or head) and coming
+    back continues the interrupted run instead of starting it again."""
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 2, 1e-3)
+    settings = dict(model_name="bert-mini-news", category="business", profile="quick", fast_head=True)
+    first = tmp_path / T.run_name(**settings, seed=42)
+    _run(first, plan, rows, tokenizer, callbacks=[StopAt(3)], run_config={"seed": 42})
+    _run(tmp_path / T.run_name(**settings, seed=7), plan, rows, tokenizer, run_config={"seed": 7})
+    *_, resumed = _run(first, plan, rows, tokenizer, run_config={"seed": 42})
+    assert resumed.start_step == 2 and resumed.end_step == 4
+
+
 def _notebook_fit(trainer, keeper, plan, rows, tok, start_step, callbacks=()):
     """Notebook 04's training cell: data from ``start_step``, the keeper's callback, ``fit``."""
     data = T.training_dataset(rows, tok, plan.batch_size, plan.total_steps, start_step=start_step)

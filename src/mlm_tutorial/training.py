@@ -951,6 +951,29 @@ def base_optimizer(trainer: Any) -> Any:
 # --------------------------------------------------------------------------- checkpoints
 
 
+def run_name(model_name: str, category: str, profile: str, fast_head: bool, seed: int) -> str:
+    """Folder name for one fine-tuning run's checkpoints and saved model, e.g.
+    ``04_bert-mini-news_business_quick_fast_seed42``.
+
+    Every setting that changes what training produces is in the name, so a run with another head or
+    seed gets its own folders: switching ``FAST_HEAD`` to compare and back neither clears the other
+    run's checkpoints nor overwrites its saved model. Only the last part of a path or Hub id is used.
+    Introduced in notebook 04.
+    """
+    for name, value in (("model_name", model_name), ("category", category), ("profile", profile)):
+        if not isinstance(value, str) or not value.strip():
+            raise TypeError(f"{name} must be a non-empty string, got {value!r}.")
+    if not isinstance(fast_head, bool):
+        raise TypeError(f"fast_head must be True or False, got {fast_head!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {seed!r}.")
+    model_part = Path(model_name.replace("\\", "/").rstrip("/")).name
+    if not model_part:
+        raise ValueError(f"model_name {model_name!r} has no name part: pass the model's folder or Hub id.")
+    head = "fast" if fast_head else "stock"
+    return f"04_{model_part}_{category}_{profile}_{head}_seed{seed}"
+
+
 class CheckpointKeeper:
     """Checkpoints of one run in ``folder``: model weights, optimizer state and the step counter.
 
