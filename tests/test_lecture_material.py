@@ -397,6 +397,21 @@ def test_readme_troubleshooting_quotes_messages_the_series_prints() -> None:
             assert message in sources, f"README quotes {message!r}, which no module of mlm_tutorial prints any more"
 
 
+def test_the_licence_a_lecturer_reuses_the_material_under_is_in_the_repository() -> None:
+    """LICENSE holds the licence pyproject.toml declares, and the README's Licence section points to it and
+    to the data's own licence, which every data README repeats."""
+    root = project_root()
+    declared = re.search(r'^license = "([^"]+)"$', (root / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    assert declared, "pyproject.toml declares no licence"
+    declared = declared.group(1)
+    text = (root / "LICENSE").read_text(encoding="utf-8")
+    assert text.splitlines()[0] == f"{declared} License" and "Permission is hereby granted" in text
+    section = (root / "README.md").read_text(encoding="utf-8").split("## Licence", 1)[1].split("\n## ", 1)[0]
+    assert "`LICENSE`" in section and declared in section and "CC BY 4.0" in section
+    for card in sorted((root / "data").rglob("README.md")):
+        assert "CC BY 4.0" in card.read_text(encoding="utf-8"), f"{card.relative_to(root)} names no licence"
+
+
 def test_slides_have_reveal_sections_and_no_skipped_cells() -> None:
     nb = read_notebook(NOTEBOOKS[0])
     html = slides_html(nb)
