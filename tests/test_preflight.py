@@ -6,8 +6,8 @@ import ast
 import re
 import subprocess
 import sys
-import tomllib
 from collections import namedtuple
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,13 +33,79 @@ def test_unsupported_python_is_named_with_the_fix(version):
 
 
 def test_supported_range_is_the_one_pyproject_declares():
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    # A pattern, not tomllib: the tests run on Python 3.10 too, which has no tomllib.
+    declared = re.search(r'^requires-python = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
     low_major, low_minor, high_major, high_minor = map(
         int, re.fullmatch(r">=(\d+)\.(\d+),<(\d+)\.(\d+)", declared).groups()
     )
     assert preflight.OLDEST_PYTHON == (low_major, low_minor)
     # "<3.14" admits 3.13 as the newest minor release
     assert preflight.NEWEST_PYTHON == (high_major, high_minor - 1)
+
+
+def _supported_pythons() -> list[str]:
+    return [f"{preflight.OLDEST_PYTHON[0]}.{minor}"
+            for minor in range(preflight.OLDEST_PYTHON[1], preflight.NEWEST_PYTHON[1] + 1)]
+
+
+def pin_problems(requirements: str, requires_python: Callable[[str], str | None]) -> list[str]:
+    """Pins of ``requirements`` whose release does not run on every supported Python.
+
+    ``requires_python(name)`` gives the ``Requires-Python`` of the installed release of a pinned
+    package (None: not installed here). A line limited by a ``python_version`` marker is checked on
+    the Pythons its marker admits only; a line whose marker excludes this interpreter is skipped, as
+    its release is not installed here.
+    """
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    problems = []
+    for line in requirements.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        marker: Marker | None = requirement.marker
+        if marker is not None and not marker.evaluate():
+            continue
+        declared = requires_python(requirement.name)
+        if declared is None:
+            problems.append(f"{requirement.name} is pinned but not installed")
+            continue
+        wanted = [v for v in _supported_pythons()
+                  if marker is None or marker.evaluate({"python_version": v, "python_full_version": f"{v}.0"})]
+        refused = [v for v in wanted if f"{v}.0" not in SpecifierSet(declared)]
+        if refused:
+            problems.append(f"{line}: its release needs Python {declared}, so Python {', '.join(refused)} cannot "
+                            "install requirements.txt; pin an older release for those with a python_version marker")
+    return problems
+
+
+def _installed_requires_python(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.distribution(name).metadata.get("Requires-Python") or ""
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def test_every_pin_installs_on_every_supported_python():
+    """requirements.txt installs on each Python that preflight accepts: a pin whose release needs Python 3.11
+    would leave the advertised 3.10 unable to install the stack."""
+    assert pin_problems((ROOT / "requirements.txt").read_text(), _installed_requires_python) == []
+
+
+def test_pin_check_finds_a_release_that_leaves_out_a_supported_python():
+    releases = {"hypothesis": ">=3.11", "numpy": ">=3.10"}
+    assert pin_problems("numpy==2.2.6\nhypothesis==6.170.15\n", releases.get) == [
+        "hypothesis==6.170.15: its release needs Python >=3.11, so Python 3.10 cannot install requirements.txt; "
+        "pin an older release for those with a python_version marker"]
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    limited = f'hypothesis==6.170.15; python_version >= "{here}"\n'
+    assert pin_problems(limited, lambda name: f">={here}") == []
+    assert pin_problems("tensorflow==2.21.0\n", {}.get) == ["tensorflow is pinned but not installed"]
 
 
 def test_new_venv_needs_more_room_than_an_update(tmp_path):
