@@ -84,8 +84,11 @@ PROFILES: dict[str, RunProfile] = {
     "quick": RunProfile(
         name="quick", chunk_size=128, batch_size=16, epochs=20, max_steps=220, learning_rate=5e-5,
         warmup_ratio=0.1, weight_decay=0.01, max_eval_chunks=64,
-        expected_time="under a minute of training on 2 CPU cores with the bundled bert-mini-news, "
-                      "roughly 10 minutes with distilbert-base-uncased",
+        # DistilBERT-size model (vocabulary 30,522), 220 steps of the fast path: fit took 317 s, or 358 s with
+        # notebook 04's per-epoch validation, on 2 cores whose fp32 matmul peak measured 533 GFLOP/s.
+        expected_time="under a minute of training on 2 CPU cores with the bundled bert-mini-news; about 6 "
+                      "minutes with distilbert-base-uncased on 2 cores that reach 530 GFLOP/s in matmuls "
+                      "(make bench measures yours), longer on slower ones",
     ),
     "full": RunProfile(
         name="full", chunk_size=128, batch_size=32, epochs=4, max_steps=None, learning_rate=5e-5,
