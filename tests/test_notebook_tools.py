@@ -263,6 +263,7 @@ def test_install_cell_outside_colab_names_the_fix_when_the_kernel_lacks_the_pack
     last = other.stderr.strip().splitlines()[-1]
     assert last.startswith(f"ModuleNotFoundError: this kernel ({sys.executable}) has no mlm_tutorial package.")
     assert "`.venv/bin/jupyter lab notebooks/`" in last and "make run" in last
+    assert "README's install steps" in last and "on Windows .venv\\Scripts\\ instead of .venv/bin/" in last
 
 
 def test_sync_install_cell_repairs_an_edited_cell() -> None:

@@ -42,8 +42,9 @@ def install_cell_source() -> str:
         '    os.environ["MLM_TUTORIAL_ROOT"] = checkout\n'
         'elif importlib.util.find_spec("mlm_tutorial") is None:\n'
         '    raise ModuleNotFoundError(f"this kernel ({sys.executable}) has no mlm_tutorial package. Run `make run` "\n'
-        '                              "once in the checkout, then start Jupyter with `.venv/bin/jupyter lab notebooks/` "\n'
-        '                              "(or choose .venv/bin/python as the kernel).")'
+        '                              "once in the checkout (without make: the README\'s install steps), then start "\n'
+        '                              "Jupyter with `.venv/bin/jupyter lab notebooks/` (on Windows .venv\\\\Scripts\\\\ "\n'
+        '                              "instead of .venv/bin/), or choose the .venv\'s python as the kernel.")'
     )
 
 
