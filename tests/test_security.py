@@ -10,6 +10,9 @@
    no file there is a pickle or a PyTorch zip archive.
 3. ``resources.load_mlm_model`` passes ``trust_remote_code=False``, and a model folder whose config
    asks for custom code (``auto_map``) loads the library's own class without running that code.
+4. A config that names attention code in a Hub repository (the field of CVE-2026-4372) loads the same
+   model as without it, and nothing is downloaded or run; requirements.txt brings neither torch nor
+   ``kernels``, which that advisory needs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -416,3 +419,86 @@ def test_a_folder_asking_for_custom_code_loads_without_running_it(tmp_path: Path
     assert type(model).__module__.startswith("transformers."), type(model)
     assert type(tokenizer).__module__.startswith("transformers."), type(tokenizer)
     assert tokenizer("a market") == bert_tokenizer("a market")
+
+
+def test_a_config_naming_hub_attention_code_neither_fetches_nor_runs_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tf_ready: None, bert_tokenizer: Any) -> None:
+    """The config field behind CVE-2026-4372 (attention code named by a Hub repository) is inert here.
+
+    In transformers' PyTorch classes, a config whose attention implementation reads ``owner/repo:function``
+    makes the optional ``kernels`` package download that repository's code and run it, whatever
+    ``trust_remote_code`` says. The series loads TensorFlow classes only: the field must change nothing.
+    """
+    import sys
+    import types
+
+    import huggingface_hub
+    import numpy as np
+
+    from mlm_tutorial.resources import bundled_model_dir, load_mlm_model
+
+    requests: list[str] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        requests.append(f"{args} {kwargs}")
+        raise AssertionError("a download was attempted")
+
+    fake_kernels = types.ModuleType("kernels")
+    fake_kernels.get_kernel = refuse  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "kernels", fake_kernels)
+    for name in ("hf_hub_download", "snapshot_download"):
+        monkeypatch.setattr(huggingface_hub, name, refuse)
+
+    folder = tmp_path / "model_naming_hub_attention"
+    shutil.copytree(bundled_model_dir(), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["_attn_implementation_internal"] = "someone/attention-code:attention"
+    config["attn_implementation"] = "someone/attention-code:attention"
+    (folder / "config.json").write_text(json.dumps(config))
+
+    crafted = load_mlm_model(str(folder))
+    bundled = load_mlm_model(str(bundled_model_dir()))
+    batch = bert_tokenizer(["oil prices [MASK] again"], return_tensors="tf")
+    assert requests == []
+    assert type(crafted).__module__.startswith("transformers.models."), type(crafted)
+    np.testing.assert_array_equal(crafted(batch).logits.numpy(), bundled(batch).logits.numpy())
+
+
+def dependency_closure(requirements: str, requires: Callable[[str], list[str] | None]) -> set[str]:
+    """Every distribution that installing ``requirements`` brings, its pins and what they require in turn.
+
+    ``requires(name)`` gives a distribution's requirement strings (``importlib.metadata.requires``);
+    requirements behind an extra or a marker that excludes this interpreter are left out, as pip does.
+    """
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    def wanted(line: str) -> str | None:
+        requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            return None
+        return canonicalize_name(requirement.name)
+
+    lines = [line.split("#", 1)[0].strip() for line in requirements.splitlines()]
+    pending = [name for name in map(wanted, filter(None, lines)) if name]
+    found: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name not in found:
+            found.add(name)
+            pending.extend(n for n in map(wanted, requires(name) or []) if n)
+    return found
+
+
+def test_the_pinned_stack_brings_neither_torch_nor_kernels() -> None:
+    """README's security paragraph: the advisories that run code need torch (and ``kernels``)."""
+    from importlib import metadata
+
+    brought = dependency_closure((ROOT / "requirements.txt").read_text(), metadata.requires)
+    assert {"tensorflow", "transformers", "tf-keras", "safetensors"} <= brought
+    assert not brought & {"torch", "kernels"}
+
+
+def test_dependency_closure_follows_requirements_of_requirements() -> None:
+    graph = {"a": ["b>=1", 'c; extra == "gpu"'], "b": ["torch", 'd; python_version < "3"'], "torch": []}
+    assert dependency_closure("a==1  # pinned\n\n", graph.get) == {"a", "b", "torch"}
