@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from mlm_tutorial import paths
-from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV, build_dir, data_dir, display_path, project_root, record_metrics
+from mlm_tutorial.paths import (BUILD_ENV, ROOT_ENV, build_dir, checkout_of, data_dir, display_path, project_root,
+                                record_metrics)
 
 
 @pytest.fixture
@@ -221,3 +222,18 @@ def test_record_metrics_validates(tmp_path: Path, section: object, values: objec
 def test_record_metrics_rejects_a_bad_path(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="path must be a file path or None, got int"):
         record_metrics("s", {"x": 1}, path=3)  # type: ignore[arg-type]
+
+
+def test_a_copy_installed_away_from_the_checkout_says_how_to_install(tmp_path: Path) -> None:
+    """``pip install .`` copies the package into site-packages, where no data/ folder is: say so, not later
+    that a tokenizer folder below site-packages is empty."""
+    module = tmp_path / "lib" / "python3.11" / "site-packages" / "mlm_tutorial" / "paths.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("")
+    with pytest.raises(FileNotFoundError, match=r"not inside a checkout.*pip install --no-deps -e \.") as error:
+        checkout_of(module)
+    assert str(module.parent) in str(error.value) and ROOT_ENV in str(error.value)
+    checkout = tmp_path / "series"
+    (checkout / "data").mkdir(parents=True)
+    (checkout / "src" / "mlm_tutorial").mkdir(parents=True)
+    assert checkout_of(checkout / "src" / "mlm_tutorial" / "paths.py") == checkout.resolve()

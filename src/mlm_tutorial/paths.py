@@ -34,7 +34,25 @@ def project_root() -> Path:
                 "series (the folder that holds data/ and notebooks/), or unset it."
             )
         return root.resolve()
-    return Path(__file__).resolve().parents[2]
+    return checkout_of(Path(__file__))
+
+
+def checkout_of(module_file: Path) -> Path:
+    """The checkout that holds a module of this package (``<root>/src/mlm_tutorial/<module>.py``).
+
+    Raises ``FileNotFoundError`` when the package was installed as a copy (``pip install .`` or from a
+    Git URL puts it in ``site-packages``, away from ``data/``), with the two ways to fix it. Used by
+    :func:`project_root`, so from notebook 00 on.
+    """
+    root = module_file.resolve().parents[2]
+    if not (root / "data").is_dir():
+        raise FileNotFoundError(
+            f"mlm_tutorial is imported from {module_file.resolve().parent}, which is not inside a checkout of the "
+            "series (no data/ folder there), so the bundled corpus, tokenizers and models cannot be found. "
+            "Install the package from the checkout in editable mode, as make does: `pip install --no-deps -e .` "
+            f"in the folder that holds data/ and notebooks/; or set {ROOT_ENV} to that folder."
+        )
+    return root
 
 
 def data_dir() -> Path:
