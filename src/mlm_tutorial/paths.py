@@ -44,10 +44,11 @@ def checkout_of(module_file: Path) -> Path:
     Git URL puts it in ``site-packages``, away from ``data/``), with the two ways to fix it. Used by
     :func:`project_root`, so from notebook 00 on.
     """
-    root = module_file.resolve().parents[2]
+    package = module_file.resolve().parent
+    root = package.parents[1]
     if not (root / "data").is_dir():
         raise FileNotFoundError(
-            f"mlm_tutorial is imported from {module_file.resolve().parent}, which is not inside a checkout of the "
+            f"mlm_tutorial is imported from {package}, which is not inside a checkout of the "
             "series (no data/ folder there), so the bundled corpus, tokenizers and models cannot be found. "
             "Install the package from the checkout in editable mode, as make does: `pip install --no-deps -e .` "
             f"in the folder that holds data/ and notebooks/; or set {ROOT_ENV} to that folder."
