@@ -30,6 +30,7 @@ def test_unsupported_python_is_named_with_the_fix(version):
     assert f"Python {version[0]}.{version[1]}" in message
     assert "3.10 to 3.13" in message
     assert "PYTHON=" in message
+    assert "uv python install 3.13" in message and '$(uv python find 3.13)' in message
 
 
 def test_supported_range_is_the_one_pyproject_declares():

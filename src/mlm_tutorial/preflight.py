@@ -46,7 +46,9 @@ def python_problem(version: Sequence[int]) -> str | None:
     return (
         f"Python {major_minor[0]}.{major_minor[1]} cannot install the pinned stack: TensorFlow 2.21 "
         f"has wheels for Python {oldest} to {newest} only. Run make with a supported interpreter, "
-        f"e.g. `make run PYTHON=python3.11`, then `make` reuses the .venv/ it creates."
+        f"e.g. `make run PYTHON=python3.11`, then `make` reuses the .venv/ it creates. No such Python here? "
+        f"Install one beside the system's, e.g. `uv python install {newest}` and then "
+        f"`make run PYTHON=\"$(uv python find {newest})\"` (the README's \"When something goes wrong\" lists others)."
     )
 
 
