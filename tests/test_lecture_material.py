@@ -397,6 +397,17 @@ def test_readme_troubleshooting_quotes_messages_the_series_prints() -> None:
             assert message in sources, f"README quotes {message!r}, which no module of mlm_tutorial prints any more"
 
 
+def test_readme_documents_every_environment_variable_the_package_reads() -> None:
+    readme = (project_root() / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(MLM_TUTORIAL_\w+)` \|", section, re.M))
+    sources = "\n".join(path.read_text(encoding="utf-8")
+                        for path in sorted((project_root() / "src" / "mlm_tutorial").rglob("*.py")))
+    read = set(re.findall(r'"(MLM_TUTORIAL_[A-Z_]+)"', sources))
+    assert "MLM_TUTORIAL_SLIDE_ASSETS" in read
+    assert documented == read, f"README's table misses {sorted(read - documented)}, or lists gone {sorted(documented - read)}"
+
+
 def test_the_licence_a_lecturer_reuses_the_material_under_is_in_the_repository() -> None:
     """LICENSE holds the licence pyproject.toml declares, and the README's Licence section points to it and
     to the data's own licence, which every data README repeats."""

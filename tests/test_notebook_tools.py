@@ -26,6 +26,9 @@ from mlm_tutorial.notebook_tools import (
     EXTRA_CODE_MARK,
     MARKDOWN_PLACEHOLDER,
     NO_ALT_TEXT,
+    SLIDE_ASSETS,
+    SLIDE_ASSETS_ENV,
+    SLIDE_ASSETS_NPM,
     SLIDE_HEIGHT,
     SLIDE_WIDTH,
     TABLE_END,
@@ -41,6 +44,8 @@ from mlm_tutorial.notebook_tools import (
     read_notebook,
     readme_table,
     readme_with_table,
+    copy_slide_assets,
+    slide_assets_folder,
     slide_types,
     slides_html,
     student_copy,
@@ -350,6 +355,72 @@ def test_slides_html_refuses_a_template_it_cannot_style(monkeypatch: pytest.Monk
         slides_html(_lesson())
 
 
+def _npm_folder(root: Path) -> Path:
+    """A folder as `npm install reveal.js@4.0.2 requirejs@2.1.10` leaves it (the files the slides use)."""
+    for name in SLIDE_ASSETS:
+        (root / "node_modules" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "node_modules" / name).write_text(f"/* {name} */\n")
+    return root
+
+
+#: Where a slide file loads scripts and styles from: src and href attributes, and RequireJS's module list.
+_LOADED = re.compile(r'\b(?:src|href)="([^"#][^"]*)"')
+_REQUIRED = re.compile(r"require\(\s*\{[^}]*\},\s*\[([^\]]*)\]")
+
+
+def _loaded_urls(html: str) -> set[str]:
+    required = _REQUIRED.search(html)
+    assert required, "the slide template's require([...]) of reveal.js was not found"
+    return set(_LOADED.findall(html)) | set(re.findall(r'"([^"]+)"', required.group(1)))
+
+
+def test_slide_assets_folder_reads_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    npm = _npm_folder(tmp_path / "web assets")
+    monkeypatch.delenv(SLIDE_ASSETS_ENV, raising=False)
+    assert slide_assets_folder() is None
+    monkeypatch.setenv(SLIDE_ASSETS_ENV, " ")
+    assert slide_assets_folder() is None
+    monkeypatch.setenv(SLIDE_ASSETS_ENV, str(npm))  # where npm ran
+    assert slide_assets_folder() == npm / "node_modules"
+    monkeypatch.setenv(SLIDE_ASSETS_ENV, str(npm / "node_modules"))  # or its node_modules
+    assert slide_assets_folder() == npm / "node_modules"
+
+
+@pytest.mark.parametrize("missing", [SLIDE_ASSETS[0], "requirejs/require.js"])
+def test_slide_assets_folder_names_a_missing_file_and_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  missing: str) -> None:
+    npm = _npm_folder(tmp_path)
+    (npm / "node_modules" / missing).unlink()
+    monkeypatch.setenv(SLIDE_ASSETS_ENV, str(npm))
+    with pytest.raises(ValueError) as error:
+        slide_assets_folder()
+    message = str(error.value)
+    assert str(npm / "node_modules" / missing) in message
+    assert f"`{SLIDE_ASSETS_NPM}`" in message and f"unset {SLIDE_ASSETS_ENV}" in message
+    monkeypatch.setenv(SLIDE_ASSETS_ENV, str(tmp_path / "no such folder"))
+    with pytest.raises(ValueError, match="no such folder"):
+        slide_assets_folder()
+
+
+def test_local_slides_load_reveal_and_requirejs_from_the_copies_beside_them(tmp_path: Path) -> None:
+    notebook = _notebook(new_markdown_cell("# 07 · Title"), new_markdown_cell("## A section\nProse."))
+    online = _loaded_urls(slides_html(notebook))
+    assert any("reveal.js" in url and url.startswith("https://") for url in online)  # the CDN by default
+
+    slides = tmp_path / "slides"
+    copy_slide_assets(_npm_folder(tmp_path / "npm") / "node_modules", slides)
+    html = slides_html(notebook, local_assets=True)
+    loaded = _loaded_urls(html)
+    local = {url for url in loaded if not re.match(r"[a-z]+:", url)}
+    # every file the slides load from beside them was copied there, and the copies are all they load
+    assert local == set(SLIDE_ASSETS) - {"reveal.js/LICENSE"}
+    assert all((slides / url).is_file() for url in local)
+    assert (slides / "reveal.js" / "LICENSE").is_file()  # reveal.js's licence goes with its copy
+    remote = loaded - local
+    assert not [url for url in remote if "reveal" in url or "require" in url]
+    assert f"width: {SLIDE_WIDTH}" in html and ".reveal.ready" in html  # the same layout as online
+
+
 # A 1x1 PNG (what matplotlib draws does not matter here, only that each image is told apart by its data).
 _PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 _OTHER_PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -587,7 +658,7 @@ def no_kernel(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return read_notebook(path), None
 
     monkeypatch.setattr(notebook_tools, "_execute_source", execute)
-    monkeypatch.setattr(notebook_tools, "_write_outputs", lambda notebook, name, out: None)
+    monkeypatch.setattr(notebook_tools, "_write_outputs", lambda notebook, name, out, local_assets=False: None)
     return ran
 
 
@@ -596,6 +667,36 @@ def test_run_all_runs_every_selected_notebook(series_root: Path, tmp_path_factor
     monkeypatch.setenv(BUILD_ENV, str(tmp_path_factory.mktemp("build")))
     assert notebook_tools.run_all(["00", "01"]) == 0
     assert no_kernel == ["00_setup", "01_tokens"]
+
+
+def test_run_all_copies_slide_assets_and_makes_local_slides(
+        series_root: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path_factory.mktemp("build")
+    monkeypatch.setenv(BUILD_ENV, str(out))
+    monkeypatch.setenv(SLIDE_ASSETS_ENV, str(_npm_folder(tmp_path_factory.mktemp("npm"))))
+    written: list[tuple[str, bool]] = []
+    monkeypatch.setattr(notebook_tools, "_execute_source", lambda path, log: (read_notebook(path), None))
+    monkeypatch.setattr(notebook_tools, "_write_outputs",
+                        lambda notebook, name, out, local_assets=False: written.append((name, local_assets)))
+    assert notebook_tools.run_all() == 0
+    assert written == [("00_setup", True), ("01_tokens", True)]
+    assert all((out / "slides" / name).is_file() for name in SLIDE_ASSETS)
+    monkeypatch.delenv(SLIDE_ASSETS_ENV)
+    written.clear()
+    assert notebook_tools.run_all(["00"]) == 0
+    assert written == [("00_setup", False)]
+
+
+def test_run_stops_before_any_notebook_when_the_slide_assets_are_missing(
+        series_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_kernel: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))
+    monkeypatch.setenv(SLIDE_ASSETS_ENV, str(tmp_path / "empty"))
+    assert notebook_tools.main(["run"]) == 2
+    assert no_kernel == []
+    error = capsys.readouterr().err
+    assert error.startswith(f"run: {SLIDE_ASSETS_ENV}=") and SLIDE_ASSETS_NPM in error
+    assert not (tmp_path / "build" / "slides").exists()
 
 
 def test_cli_run_fails_when_a_notebook_fails(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -314,24 +314,85 @@ def page_html(notebook: Any) -> str:
     return with_alt_text(html, notebook)
 
 
-def slides_html(notebook: Any) -> str:
+def slides_html(notebook: Any, local_assets: bool = False) -> str:
     """``notebook`` as reveal.js slides (one HTML file), in the layout the series' decks use.
 
     Slides are ``SLIDE_WIDTH`` x ``SLIDE_HEIGHT``; a slide with more than that scrolls, long code lines
     wrap, and a wide table scrolls sideways, so nothing is cut off. reveal.js, jQuery, RequireJS and
     MathJax load from their public CDNs when the file is opened (nbconvert's defaults), so presenting
-    needs a network; offline the file shows as one long page.
+    needs a network; offline the file shows as one long page. With ``local_assets``, reveal.js and
+    RequireJS load from the folders :func:`copy_slide_assets` puts beside the slides instead, so the
+    slides present without a network (jQuery and MathJax still come from their CDNs; the series' slides
+    have no formulas, and jQuery only serves nbconvert's scrolling option, which they do not use).
 
     Part of `make run` (the build folder); no notebook calls it.
     """
     from nbconvert import SlidesExporter
 
-    exporter = SlidesExporter(reveal_width=str(SLIDE_WIDTH), reveal_height=str(SLIDE_HEIGHT))
+    local = {"reveal_url_prefix": _REVEAL_FOLDER, "require_js_url": _REQUIRE_JS} if local_assets else {}
+    exporter = SlidesExporter(reveal_width=str(SLIDE_WIDTH), reveal_height=str(SLIDE_HEIGHT), **local)
     html, _ = exporter.from_notebook_node(notebook)
     html = with_alt_text(html, notebook)
     if html.count("</head>") != 1:
         raise ValueError("nbconvert's slide template changed: expected one </head> to add the slide style to.")
     return html.replace("</head>", _SLIDE_CSS + "</head>", 1)
+
+
+# --------------------------------------------------------------------------- slides without a network
+
+#: Environment variable naming a folder where :data:`SLIDE_ASSETS_NPM` ran (or its ``node_modules``).
+SLIDE_ASSETS_ENV = "MLM_TUTORIAL_SLIDE_ASSETS"
+#: The npm command that fetches reveal.js and RequireJS in the versions nbconvert's slides load online.
+SLIDE_ASSETS_NPM = "npm install reveal.js@4.0.2 requirejs@2.1.10"
+_REVEAL_FOLDER = "reveal.js"
+_REQUIRE_JS = "requirejs/require.js"
+#: The files the slides load (the ``simple`` theme is nbconvert's default), with reveal.js's licence;
+#: paths inside ``node_modules``, and the same paths beside the slides.
+SLIDE_ASSETS = (
+    f"{_REVEAL_FOLDER}/dist/reveal.js",
+    f"{_REVEAL_FOLDER}/dist/reveal.css",
+    f"{_REVEAL_FOLDER}/dist/theme/simple.css",
+    f"{_REVEAL_FOLDER}/plugin/notes/notes.js",
+    f"{_REVEAL_FOLDER}/LICENSE",
+    _REQUIRE_JS,
+)
+
+
+def slide_assets_folder() -> Path | None:
+    """The ``node_modules`` folder named by ``MLM_TUTORIAL_SLIDE_ASSETS``; None when it is unset or empty.
+
+    The variable may name the folder where :data:`SLIDE_ASSETS_NPM` ran or its ``node_modules``.
+    Raises ``ValueError`` naming the first missing file and the command that fetches it, so `make run`
+    stops before it runs any notebook. Part of `make run` (the build folder); no notebook calls it.
+    """
+    value = os.environ.get(SLIDE_ASSETS_ENV, "").strip()
+    if not value:
+        return None
+    named = Path(value).expanduser()
+    folder = named / "node_modules" if (named / "node_modules").is_dir() else named
+    missing = [name for name in SLIDE_ASSETS if not (folder / name).is_file()]
+    if missing:
+        raise ValueError(
+            f"{SLIDE_ASSETS_ENV}={value} should name a folder where `{SLIDE_ASSETS_NPM}` ran, but "
+            f"{folder / missing[0]} is missing. Run that command in the folder (once, with a network), "
+            f"or unset {SLIDE_ASSETS_ENV} to make slides that load reveal.js from its CDN."
+        )
+    return folder
+
+
+def copy_slide_assets(packages: Path, slides: Path) -> None:
+    """Copy :data:`SLIDE_ASSETS` from the ``node_modules`` folder ``packages`` into the folder ``slides``,
+    under the same relative paths, so that slides made with ``slides_html(..., local_assets=True)``
+    present without a network, also when the folder is copied to another machine.
+
+    Part of `make run` (the build folder); no notebook calls it.
+    """
+    import shutil
+
+    for name in SLIDE_ASSETS:
+        target = slides / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(packages / name, target)
 
 
 # --------------------------------------------------------------------------- library chatter on stderr
@@ -515,7 +576,7 @@ def _execute_source(path: Path, log: Path) -> tuple[Any, str | None]:
         return getattr(error, "notebook", None) or notebook, f"{reason} (kernel log: {log})"
 
 
-def _write_outputs(notebook: Any, name: str, out: Path) -> None:
+def _write_outputs(notebook: Any, name: str, out: Path, local_assets: bool = False) -> None:
     import nbformat
 
     for sub in ("notebooks", "html", "slides", "student"):
@@ -523,7 +584,8 @@ def _write_outputs(notebook: Any, name: str, out: Path) -> None:
     notebook = tidy_notebook(notebook)
     nbformat.write(notebook, str(out / "notebooks" / f"{name}.ipynb"))
     (out / "html" / f"{name}.html").write_text(page_html(notebook), encoding="utf-8")
-    (out / "slides" / f"{name}.slides.html").write_text(slides_html(notebook), encoding="utf-8")
+    slides = slides_html(notebook, local_assets=local_assets)
+    (out / "slides" / f"{name}.slides.html").write_text(slides, encoding="utf-8")
     nbformat.write(student_copy(notebook), str(out / "student" / f"{name}.ipynb"))
 
 
@@ -536,14 +598,18 @@ def run_all(selected: list[str] | None = None) -> int:
         paths = [p for p in paths if any(s in p.name for s in selected)]
         if not paths:
             raise ValueError(f"no notebook matches {selected}.")
+    assets = slide_assets_folder()
     print(f"Running {len(paths)} notebook(s) into {out} (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r})")
+    if assets is not None:
+        copy_slide_assets(assets, out / "slides")
+        print(f"Slides load reveal.js and RequireJS from {out / 'slides'} (copied from {assets}): no network needed.")
     failures = 0
     total = time.perf_counter()
     for number, path in enumerate(paths, 1):
         print(f"[{number}/{len(paths)}] {path.name} ...", flush=True)
         start = time.perf_counter()
         executed, failure = _execute_source(path, out / "logs" / f"{path.stem}.log")
-        _write_outputs(executed, path.stem, out)  # a failed notebook's copy shows where it failed
+        _write_outputs(executed, path.stem, out, assets is not None)  # a failed one's copy shows where it failed
         status = "ok"
         if failure is not None:
             status = f"FAILED: {failure}"
@@ -657,7 +723,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("readme", help="regenerate the notebook table in README.md")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return 1 if run_all(args.only) else 0
+        try:
+            return 1 if run_all(args.only) else 0
+        except ValueError as error:
+            print(f"run: {error}", file=sys.stderr)
+            return 2
     if args.command == "refresh":
         try:
             return 1 if refresh_sources() else 0
