@@ -372,6 +372,12 @@ def test_kernel_metadata(notebook: tuple[Path, Any]) -> None:
 # --------------------------------------------------------------------------- README and slides
 
 
+def _package_sources() -> str:
+    """The text of every module of mlm_tutorial, for tests of what the README quotes from them."""
+    return "\n".join(path.read_text(encoding="utf-8")
+                     for path in sorted((project_root() / "src" / "mlm_tutorial").rglob("*.py")))
+
+
 def test_readme_table_matches_the_notebooks() -> None:
     readme = (project_root() / "README.md").read_text(encoding="utf-8")
     assert readme.count(TABLE_START) == 1 and readme.count(TABLE_END) == 1
@@ -387,8 +393,7 @@ def test_readme_troubleshooting_quotes_messages_the_series_prints() -> None:
     section = readme.split("## When something goes wrong", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| you see")]
     assert len(rows) >= 6
-    sources = "\n".join(path.read_text(encoding="utf-8")
-                        for path in sorted((project_root() / "src" / "mlm_tutorial").rglob("*.py")))
+    sources = _package_sources()
     for row in rows:
         seen = row.split(" | ")[0]
         quoted = re.findall(r'"([^"]+)"', seen)
@@ -401,8 +406,7 @@ def test_readme_documents_every_environment_variable_the_package_reads() -> None
     readme = (project_root() / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `(MLM_TUTORIAL_\w+)` \|", section, re.M))
-    sources = "\n".join(path.read_text(encoding="utf-8")
-                        for path in sorted((project_root() / "src" / "mlm_tutorial").rglob("*.py")))
+    sources = _package_sources()
     read = set(re.findall(r'"(MLM_TUTORIAL_[A-Z_]+)"', sources))
     assert "MLM_TUTORIAL_SLIDE_ASSETS" in read
     assert documented == read, f"README's table misses {sorted(read - documented)}, or lists gone {sorted(documented - read)}"
