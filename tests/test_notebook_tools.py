@@ -34,6 +34,7 @@ from mlm_tutorial.notebook_tools import (
     TABLE_END,
     TABLE_START,
     NotebookInfo,
+    copy_slide_assets,
     drop_stderr_noise,
     figure_alt_texts,
     first_code_cell,
@@ -44,7 +45,6 @@ from mlm_tutorial.notebook_tools import (
     read_notebook,
     readme_table,
     readme_with_table,
-    copy_slide_assets,
     slide_assets_folder,
     slide_types,
     slides_html,
@@ -670,12 +670,12 @@ def test_run_all_runs_every_selected_notebook(series_root: Path, tmp_path_factor
 
 
 def test_run_all_copies_slide_assets_and_makes_local_slides(
-        series_root: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+        series_root: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+        no_kernel: list[str]) -> None:
     out = tmp_path_factory.mktemp("build")
     monkeypatch.setenv(BUILD_ENV, str(out))
     monkeypatch.setenv(SLIDE_ASSETS_ENV, str(_npm_folder(tmp_path_factory.mktemp("npm"))))
     written: list[tuple[str, bool]] = []
-    monkeypatch.setattr(notebook_tools, "_execute_source", lambda path, log: (read_notebook(path), None))
     monkeypatch.setattr(notebook_tools, "_write_outputs",
                         lambda notebook, name, out, local_assets=False: written.append((name, local_assets)))
     assert notebook_tools.run_all() == 0
