@@ -72,18 +72,18 @@ def test_model_files_are_small_and_safe() -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_model_card_numbers_are_reproduced(tf_ready: None, family: str) -> None:
     folder = bundled_model_dir(family)
-    card = json.loads((folder / "evaluation.json").read_text())
+    card = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
     again = assets.evaluate_saved(folder, bundled_corpus_dir())
     assert again["model"]["masked_tokens"] == card["model"]["masked_tokens"]
     assert again["model"]["accuracy"] == pytest.approx(card["model"]["accuracy"], abs=0.002)
     assert again["model"]["perplexity"] == pytest.approx(card["model"]["perplexity"], rel=0.01)
     assert again["unigram_baseline"]["accuracy"] == pytest.approx(card["unigram_baseline"]["accuracy"], abs=1e-9)
-    text = (folder / "README.md").read_text()
+    text = (folder / "README.md").read_text(encoding="utf-8")
     assert f"| this model | {card['model']['accuracy']:.3f} | {card['model']['perplexity']:.1f} |" in text
 
 
 def test_bert_model_clearly_beats_the_unigram_baseline() -> None:
-    card = json.loads((bundled_model_dir("bert") / "evaluation.json").read_text())
+    card = json.loads((bundled_model_dir("bert") / "evaluation.json").read_text(encoding="utf-8"))
     assert card["model"]["accuracy"] >= 1.5 * card["unigram_baseline"]["accuracy"]
     assert card["model"]["perplexity"] < card["unigram_baseline"]["perplexity"]
 
@@ -111,8 +111,8 @@ def test_build_at_a_tiny_budget_is_deterministic(tmp_path: Path, tf_ready: None)
     assert first == second
     for family, name in (("bert", "bert-wordpiece-news"), ("roberta", "roberta-bpe-news")):
         # Tokenizer training is deterministic: the build reproduces the committed tokenizers.
-        built = json.loads((tmp_path / "one" / "tokenizers" / name / "tokenizer.json").read_text())
-        committed = json.loads((bundled_tokenizer_dir(family) / "tokenizer.json").read_text())
+        built = json.loads((tmp_path / "one" / "tokenizers" / name / "tokenizer.json").read_text(encoding="utf-8"))
+        committed = json.loads((bundled_tokenizer_dir(family) / "tokenizer.json").read_text(encoding="utf-8"))
         assert built["model"]["vocab"] == committed["model"]["vocab"]
         model_dir = tmp_path / "one" / "models" / f"{family}-mini-news"
         assert {"tf_model.h5", "config.json", "README.md", "evaluation.json"} <= {p.name for p in model_dir.iterdir()}
@@ -187,11 +187,11 @@ def test_write_card_counts_tokens_seen_and_names_the_evaluation_chunk_size(tmp_p
                "unigram_baseline": {"accuracy": 0.1, "perplexity": 500.0}, "accuracy_ratio": 3.0,
                "vocab_size": 3000, "parameters": 1_000_000}
     assets.write_card(tmp_path, "bert", recipe, results, ["a", "b"], seconds=120.0)
-    record = json.loads((tmp_path / "evaluation.json").read_text())
+    record = json.loads((tmp_path / "evaluation.json").read_text(encoding="utf-8"))
     # 32 * 128 * 1400 + 128 * 32 * 400 = 5_734_400 + 1_638_400
     assert record["train_tokens_seen"] == 7_372_800
     assert record["evaluation_chunk_size"] == 128 and record["evaluation_seed"] == 1234
-    card = (tmp_path / "README.md").read_text()
+    card = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert "(7,372,800 tokens seen)" in card and "cut into chunks of 128 tokens" in card
     assert "| this model | 0.300 | 80.0 |" in card and "right 3.00 times as often" in card
 

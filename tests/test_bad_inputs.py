@@ -70,7 +70,7 @@ class Inputs:
         path = self.tmp / name
         path.mkdir(parents=True, exist_ok=True)
         for file_name, text in (files or {}).items():
-            (path / file_name).write_text(text)
+            (path / file_name).write_text(text, encoding="utf-8")
         return str(path)
 
     def tokenizer_folder(self, name: str, config: str) -> str:
@@ -322,8 +322,9 @@ def test_clean_corpus_frame_is_silent_when_nothing_is_empty(capsys: pytest.Captu
 def test_load_news_corpus_drops_empty_articles_per_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "news"
     folder.mkdir()
-    (folder / "train.csv").write_text('text,label\nchips sell well,0\n"",1\n"  ",2\nthe match ended,2\n')
-    (folder / "test.csv").write_text('text,label\na film premiere,3\n" \t ",4\n')
+    (folder / "train.csv").write_text('text,label\nchips sell well,0\n"",1\n"  ",2\nthe match ended,2\n',
+                                      encoding="utf-8")
+    (folder / "test.csv").write_text('text,label\na film premiere,3\n" \t ",4\n', encoding="utf-8")
     corpus = load_news_corpus(folder)
     assert corpus["train"]["text"] == ["chips sell well", "the match ended"]
     assert corpus["test"]["text"] == ["a film premiere"]

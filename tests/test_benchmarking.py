@@ -277,7 +277,7 @@ def test_write_results_goes_to_the_build_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("MLM_TUTORIAL_BUILD", str(tmp_path / "build"))
     path = B.write_results({"a": np.float32(1.5), "b": [np.int64(2)]})
     assert path == (tmp_path / "build" / "bench.json").resolve()
-    assert json.loads(path.read_text()) == {"a": 1.5, "b": [2]}
+    assert json.loads(path.read_text(encoding="utf-8")) == {"a": 1.5, "b": [2]}
     assert not list(path.parent.glob("*.tmp"))
     with pytest.raises(TypeError, match="dict"):
         B.write_results([1, 2])
@@ -306,7 +306,7 @@ def quick_run(tmp_path_factory):
                            "--output", str(out / "bench.json")], capture_output=True, text=True, env=env,
                           timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads((out / "bench.json").read_text()), done.stdout
+    return json.loads((out / "bench.json").read_text(encoding="utf-8")), done.stdout
 
 
 def test_quick_run_json_shape(quick_run):

@@ -97,7 +97,8 @@ def series_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     nbformat.write(first, str(folder / "00_setup.ipynb"))
     nbformat.write(second, str(folder / "01_tokens.ipynb"))
     nbformat.write(second, str(folder / "scratch.ipynb"))  # not part of the series
-    (tmp_path / "README.md").write_text(f"# Series\n\nIntro.\n\n{TABLE_START}\nold table\n{TABLE_END}\n\nFooter.\n")
+    (tmp_path / "README.md").write_text(f"# Series\n\nIntro.\n\n{TABLE_START}\nold table\n{TABLE_END}\n\nFooter.\n",
+                                        encoding="utf-8")
     monkeypatch.setenv(ROOT_ENV, str(tmp_path))
     return tmp_path
 
@@ -220,7 +221,7 @@ def test_readme_with_table_needs_markers() -> None:
 
 def test_cli_readme_and_sync(series_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert notebook_tools.main(["readme"]) == 0
-    readme = (series_root / "README.md").read_text()
+    readme = (series_root / "README.md").read_text(encoding="utf-8")
     assert readme.startswith("# Series\n\nIntro.\n\n")
     assert readme.endswith("\n\nFooter.\n")
     assert "old table" not in readme
@@ -258,7 +259,7 @@ def test_sync_install_cell_inserts_after_the_title_and_is_idempotent() -> None:
 def test_install_cell_outside_colab_names_the_fix_when_the_kernel_lacks_the_package(tmp_path: Path) -> None:
     """A kernel from another environment stops at the install cell with what to run, not at the next import."""
     cell = tmp_path / "install_cell.py"
-    cell.write_text(install_cell_source())
+    cell.write_text(install_cell_source(), encoding="utf-8")
     ours = subprocess.run([sys.executable, str(cell)], capture_output=True, text=True, timeout=120)
     assert ours.returncode == 0, ours.stderr  # this environment has the package: nothing to do
     assert ours.stdout == ""
@@ -359,7 +360,7 @@ def _npm_folder(root: Path) -> Path:
     """A folder as `npm install reveal.js@4.0.2 requirejs@2.1.10` leaves it (the files the slides use)."""
     for name in SLIDE_ASSETS:
         (root / "node_modules" / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / "node_modules" / name).write_text(f"/* {name} */\n")
+        (root / "node_modules" / name).write_text(f"/* {name} */\n", encoding="utf-8")
     return root
 
 
@@ -487,14 +488,14 @@ def test_run_all_writes_every_format_and_counts_failures(series_root: Path, tmp_
     assert notebook_tools.run_all() == 1
     executed = nbformat.read(str(out / "notebooks" / "00_ok.ipynb"), as_version=4)
     assert _texts(executed.cells[1].outputs) == [("stdout", "42\n")]  # the log line on stderr is left out
-    assert "cudart_stub" not in (out / "html" / "00_ok.html").read_text()
+    assert "cudart_stub" not in (out / "html" / "00_ok.html").read_text(encoding="utf-8")
     student = nbformat.read(str(out / "student" / "00_ok.ipynb"), as_version=4)
     assert student.cells[2].source == CODE_PLACEHOLDER
     assert student.cells[1].outputs == []
     for name in ("00_ok", "01_broken"):
         assert (out / "logs" / f"{name}.log").is_file()
         assert (out / "html" / f"{name}.html").stat().st_size > 0
-        assert f"height: {SLIDE_HEIGHT}" in (out / "slides" / f"{name}.slides.html").read_text()
+        assert f"height: {SLIDE_HEIGHT}" in (out / "slides" / f"{name}.slides.html").read_text(encoding="utf-8")
     broken = nbformat.read(str(out / "notebooks" / "01_broken.ipynb"), as_version=4)
     assert broken.cells[1].outputs[-1]["ename"] == "ZeroDivisionError"  # the build copy shows where it failed
     printed = capsys.readouterr().out
@@ -522,7 +523,7 @@ def test_execute_sends_the_kernels_own_stderr_to_the_log(tmp_path: Path, capfd: 
     log = tmp_path / "logs" / "nb.log"
     source = _notebook(new_code_cell("import os\nwritten = os.write(2, b'written below Python\\n')"))
     executed = notebook_tools.execute(source, tmp_path, kernel_log=log)
-    assert "written below Python" in log.read_text()  # what the kernel process wrote to its stderr
+    assert "written below Python" in log.read_text(encoding="utf-8")  # what the kernel process wrote to its stderr
     assert executed.cells[0].execution_count == 1
     assert "written below Python" not in capfd.readouterr().err  # and the terminal does not
 
@@ -533,7 +534,7 @@ def test_refresh_updates_sources_in_place_keeps_failures_and_runs_00_last(
     monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))
     folder = series_root / "notebooks"
     order = tmp_path / "order.txt"  # each notebook appends its name when it runs
-    record = f"open({str(order)!r}, 'a').write('{{}}\\n')"
+    record = f"open({str(order)!r}, 'a', encoding='utf-8').write('{{}}\\n')"
     for path in folder.glob("*.ipynb"):
         path.unlink()
     nbformat.write(_notebook(new_code_cell(record.format("00") + "\nprint('map')")), str(folder / "00_map.ipynb"))
@@ -543,7 +544,7 @@ def test_refresh_updates_sources_in_place_keeps_failures_and_runs_00_last(
     broken_before = (folder / "02_broken.ipynb").read_bytes()
 
     assert notebook_tools.main(["refresh"]) == 1  # one failure: the command fails
-    assert order.read_text().split() == ["01", "02", "00"]
+    assert order.read_text(encoding="utf-8").split() == ["01", "02", "00"]
     updated = nbformat.read(str(folder / "01_ok.ipynb"), as_version=4)
     assert sorted(_texts(updated.cells[0].outputs)) == [("stderr", "kept\n"), ("stdout", "42\n")]
     assert updated.cells[0].execution_count == 1
@@ -596,8 +597,8 @@ def test_refresh_writes_each_run_time_into_the_header_and_reruns_00_for_its_map(
     stale = "offline run: about 95 s on 2 CPU cores"
     # 00's only code cell prints the run time that its own header states when it runs, as its map does.
     show = ("import json, re\n"
-            f"open({str(order)!r}, 'a').write('00\\n')\n"
-            "cells = json.load(open('00_setup.ipynb'))['cells']\n"
+            f"open({str(order)!r}, 'a', encoding='utf-8').write('00\\n')\n"
+            "cells = json.load(open('00_setup.ipynb', encoding='utf-8'))['cells']\n"
             "print(re.search(r'offline run: [^)]*', ''.join(cells[0]['source'])).group(0))")
     for name, code in (("00_setup.ipynb", show), ("01_tokens.ipynb", "y = 2")):
         notebook = nbformat.read(str(folder / name), as_version=4)
@@ -607,7 +608,7 @@ def test_refresh_writes_each_run_time_into_the_header_and_reruns_00_for_its_map(
 
     assert notebook_tools.main(["refresh"]) == 0
     printed = capsys.readouterr().out
-    assert order.read_text().split() == ["00", "00"]  # its header changed, so 00 ran a second time
+    assert order.read_text(encoding="utf-8").split() == ["00", "00"]  # its header changed, so 00 ran a second time
     for name in ("00_setup.ipynb", "01_tokens.ipynb"):
         header = nbformat.read(str(folder / name), as_version=4).cells[0].source
         assert stale not in header
@@ -628,16 +629,17 @@ def test_refresh_refuses_a_build_folder_with_earlier_checkpoints(
     ran = tmp_path / "ran.txt"
     for path in folder.glob("*.ipynb"):
         path.unlink()
-    nbformat.write(_notebook(new_code_cell(f"open({str(ran)!r}, 'w').write('ran')")), str(folder / "01_ok.ipynb"))
+    write_ran = f"open({str(ran)!r}, 'w', encoding='utf-8').write('ran')"
+    nbformat.write(_notebook(new_code_cell(write_ran)), str(folder / "01_ok.ipynb"))
     (tmp_path / "build" / "checkpoints").mkdir(parents=True)
     assert notebook_tools.main(["refresh"]) == 0  # an empty checkpoint folder is no obstacle
-    assert ran.read_text() == "ran"
+    assert ran.read_text(encoding="utf-8") == "ran"
 
     ran.unlink()
     before = (folder / "01_ok.ipynb").read_bytes()
     earlier = tmp_path / "build" / "checkpoints" / "04_model_business_quick_fast_seed42"
     earlier.mkdir()
-    (earlier / "checkpoint").write_text("an earlier run")
+    (earlier / "checkpoint").write_text("an earlier run", encoding="utf-8")
     assert notebook_tools.main(["refresh"]) == 2
     error = capsys.readouterr().err
     # named relative to the checkout (the series root here is tmp_path)
@@ -645,7 +647,7 @@ def test_refresh_refuses_a_build_folder_with_earlier_checkpoints(
     assert "Move that folder elsewhere or delete it" in error
     assert not ran.exists()  # no notebook ran
     assert (folder / "01_ok.ipynb").read_bytes() == before
-    assert (earlier / "checkpoint").read_text() == "an earlier run"  # nothing deleted
+    assert (earlier / "checkpoint").read_text(encoding="utf-8") == "an earlier run"  # nothing deleted
 
 
 @pytest.fixture
@@ -713,7 +715,7 @@ def test_refresh_looks_for_checkpoints_in_the_build_folder_the_environment_names
     build = tmp_path_factory.mktemp("elsewhere") / "build"  # outside the checkout
     monkeypatch.setenv(BUILD_ENV, str(build))
     (build / "checkpoints" / "04_run").mkdir(parents=True)
-    (build / "checkpoints" / "04_run" / "checkpoint").write_text("an earlier run")
+    (build / "checkpoints" / "04_run" / "checkpoint").write_text("an earlier run", encoding="utf-8")
     assert not (series_root / "build").exists()
     assert notebook_tools.main(["refresh"]) == 2
     assert no_kernel == []
@@ -767,7 +769,7 @@ def test_install_cell_run_again_on_colab_only_sets_the_root(monkeypatch: pytest.
 
 
 def test_colab_requirements_keep_transformers_4() -> None:
-    pins = (project_root() / "requirements-colab.txt").read_text().splitlines()
+    pins = (project_root() / "requirements-colab.txt").read_text(encoding="utf-8").splitlines()
     transformers = [line for line in pins if line.startswith("transformers")]
     assert len(transformers) == 1
     assert transformers[0].startswith("transformers==4.")

@@ -93,7 +93,7 @@ def test_started_processes_leave_their_temporary_files_in_the_session(tmp_path: 
         "\n"
         "print(int(twice_or_negate(tf.constant(3))), flush=True)\n"
         "os._exit(0)\n"
-    )
+    , encoding="utf-8")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "6\n"
@@ -126,7 +126,7 @@ def test_record_metrics_writes_below_build_dir(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv(BUILD_ENV, str(tmp_path))
     target = record_metrics("nb04", {"perplexity_before": 12.5})
     assert target == tmp_path.resolve() / "metrics.json"
-    assert json.loads(target.read_text()) == {"nb04": {"perplexity_before": 12.5}}
+    assert json.loads(target.read_text(encoding="utf-8")) == {"nb04": {"perplexity_before": 12.5}}
 
 
 def test_record_metrics_merges_sections(tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_record_metrics_merges_sections(tmp_path: Path) -> None:
     record_metrics("nb03", {"masked": 0.15}, path=target)
     record_metrics("nb04", {"perplexity": 40.0}, path=target)
     record_metrics("nb04", {"perplexity": 30.0, "accuracy": 0.2}, path=target)
-    assert json.loads(target.read_text()) == {
+    assert json.loads(target.read_text(encoding="utf-8")) == {
         "nb03": {"masked": 0.15},
         "nb04": {"perplexity": 30.0, "accuracy": 0.2},  # a section is replaced as a whole
     }
@@ -144,22 +144,22 @@ def test_record_metrics_merges_sections(tmp_path: Path) -> None:
 def test_record_metrics_accepts_a_string_path(tmp_path: Path) -> None:
     target = record_metrics("s", {"x": 1}, path=str(tmp_path / "m.json"))
     assert target == tmp_path / "m.json"
-    assert json.loads(target.read_text()) == {"s": {"x": 1}}
+    assert json.loads(target.read_text(encoding="utf-8")) == {"s": {"x": 1}}
 
 
 @pytest.mark.parametrize("old", ["{not json", "[1, 2]"])
 def test_record_metrics_replaces_an_unreadable_file(tmp_path: Path, old: str) -> None:
     target = tmp_path / "metrics.json"
-    target.write_text(old)
+    target.write_text(old, encoding="utf-8")
     record_metrics("nb04", {"loss": 1.0}, path=target)
-    assert json.loads(target.read_text()) == {"nb04": {"loss": 1.0}}
+    assert json.loads(target.read_text(encoding="utf-8")) == {"nb04": {"loss": 1.0}}
 
 
 def test_record_metrics_replaces_a_file_that_is_not_text(tmp_path: Path) -> None:
     target = tmp_path / "metrics.json"
     target.write_bytes(b"\xff\xfe\x00 not utf-8")
     record_metrics("nb04", {"loss": 1.0}, path=target)
-    assert json.loads(target.read_text()) == {"nb04": {"loss": 1.0}}
+    assert json.loads(target.read_text(encoding="utf-8")) == {"nb04": {"loss": 1.0}}
 
 
 def test_record_metrics_from_two_writers_at_once_leaves_a_whole_file(monkeypatch: pytest.MonkeyPatch,
@@ -177,14 +177,14 @@ def test_record_metrics_from_two_writers_at_once_leaves_a_whole_file(monkeypatch
 
     monkeypatch.setattr(paths.os, "replace", replace_after_another_write)
     record_metrics("first", {"x": 1}, path=target)
-    assert json.loads(target.read_text()) == {"first": {"x": 1}}  # the last complete write
+    assert json.loads(target.read_text(encoding="utf-8")) == {"first": {"x": 1}}  # the last complete write
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
 def test_record_metrics_crash_keeps_the_old_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     target = tmp_path / "metrics.json"
     record_metrics("nb03", {"masked": 0.15}, path=target)
-    before = target.read_text()
+    before = target.read_text(encoding="utf-8")
 
     def crash(src: object, dst: object) -> None:
         raise OSError("disk full")
@@ -192,17 +192,17 @@ def test_record_metrics_crash_keeps_the_old_file(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(paths.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         record_metrics("nb04", {"perplexity": 30.0}, path=target)
-    assert target.read_text() == before
+    assert target.read_text(encoding="utf-8") == before
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
 def test_record_metrics_unserializable_values_keep_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "metrics.json"
     record_metrics("nb03", {"masked": 0.15}, path=target)
-    before = target.read_text()
+    before = target.read_text(encoding="utf-8")
     with pytest.raises(TypeError):
         record_metrics("nb04", {"ids": {1, 2}}, path=target)
-    assert target.read_text() == before
+    assert target.read_text(encoding="utf-8") == before
 
 
 @pytest.mark.parametrize(
@@ -229,7 +229,7 @@ def test_a_copy_installed_away_from_the_checkout_says_how_to_install(tmp_path: P
     that a tokenizer folder below site-packages is empty."""
     module = tmp_path / "lib" / "python3.11" / "site-packages" / "mlm_tutorial" / "paths.py"
     module.parent.mkdir(parents=True)
-    module.write_text("")
+    module.write_text("", encoding="utf-8")
     with pytest.raises(FileNotFoundError, match=r"not inside a checkout.*pip install --no-deps -e \.") as error:
         checkout_of(module)
     assert str(module.parent) in str(error.value) and ROOT_ENV in str(error.value)

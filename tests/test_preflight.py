@@ -35,7 +35,8 @@ def test_unsupported_python_is_named_with_the_fix(version):
 
 def test_supported_range_is_the_one_pyproject_declares():
     # A pattern, not tomllib: the tests run on Python 3.10 too, which has no tomllib.
-    declared = re.search(r'^requires-python = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    declared = re.search(r'^requires-python = "([^"]+)"$', pyproject, re.M).group(1)
     low_major, low_minor, high_major, high_minor = map(
         int, re.fullmatch(r">=(\d+)\.(\d+),<(\d+)\.(\d+)", declared).groups()
     )
@@ -95,7 +96,7 @@ def _installed_requires_python(name: str) -> str | None:
 def test_every_pin_installs_on_every_supported_python():
     """requirements.txt installs on each Python that preflight accepts: a pin whose release needs Python 3.11
     would leave the advertised 3.10 unable to install the stack."""
-    assert pin_problems((ROOT / "requirements.txt").read_text(), _installed_requires_python) == []
+    assert pin_problems((ROOT / "requirements.txt").read_text(encoding="utf-8"), _installed_requires_python) == []
 
 
 def test_pin_check_finds_a_release_that_leaves_out_a_supported_python():
@@ -153,7 +154,7 @@ def test_main_passes_with_room(monkeypatch, tmp_path, capsys):
 
 def test_older_interpreters_can_parse_it():
     # an interpreter too old for the stack must still get as far as printing the message
-    source = (ROOT / "src" / "mlm_tutorial" / "preflight.py").read_text()
+    source = (ROOT / "src" / "mlm_tutorial" / "preflight.py").read_text(encoding="utf-8")
     ast.parse(source, feature_version=(3, 7))
     with pytest.raises(SyntaxError):  # the check can fail: 3.10's match statement is refused
         ast.parse("match x:\n    case 1:\n        pass\n", feature_version=(3, 7))
@@ -170,7 +171,7 @@ def test_runs_by_path_without_the_package_installed(tmp_path):
 
 
 def test_makefile_checks_before_it_creates_the_venv():
-    makefile = (ROOT / "Makefile").read_text()
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     recipe = makefile.split("$(VENV)/.installed:", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
     assert recipe[0].strip() == "$(PYTHON) src/mlm_tutorial/preflight.py --venv $(VENV)"
     assert recipe[1].strip() == "$(PYTHON) -m venv $(VENV)"

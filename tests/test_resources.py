@@ -54,8 +54,8 @@ def _resolve_model(name: Any) -> resources.Choice:
 
 def _write_corpus(folder: Path, train: str, test: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.csv").write_text(train)
-    (folder / "test.csv").write_text(test if test is not None else train)
+    (folder / "train.csv").write_text(train, encoding="utf-8")
+    (folder / "test.csv").write_text(test if test is not None else train, encoding="utf-8")
     return folder
 
 
@@ -173,7 +173,7 @@ def test_resolve_local_folder(tmp_path: Path) -> None:
 
 def test_resolve_file_instead_of_folder(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
-    config.write_text("{}")
+    config.write_text("{}", encoding="utf-8")
     with pytest.raises(ValueError, match="is a file, not a folder"):
         _resolve_model(str(config))
 
@@ -296,7 +296,7 @@ def test_load_news_corpus_drops_empty_articles(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_load_news_corpus_missing_split(tmp_path: Path) -> None:
-    (tmp_path / "train.csv").write_text("text,label\nwords,0\n")
+    (tmp_path / "train.csv").write_text("text,label\nwords,0\n", encoding="utf-8")
     with pytest.raises(FileNotFoundError, match=r"has no test\.csv \(it holds \['train\.csv'\]\)"):
         load_news_corpus(str(tmp_path))
 
@@ -374,16 +374,16 @@ def test_load_mlm_model_without_weights(tmp_path: Path) -> None:
 
 def test_load_mlm_model_corrupt_config(tmp_path: Path) -> None:
     shutil.copy(bundled_model_dir() / "tf_model.h5", tmp_path)
-    (tmp_path / "config.json").write_text('{"model_type": "bert", "vocab_size": 60')
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "vocab_size": 60', encoding="utf-8")
     with pytest.raises(ValueError, match="is corrupt"):
         load_mlm_model(str(tmp_path))
 
 
 def test_load_mlm_model_config_without_model_type(tmp_path: Path) -> None:
     shutil.copy(bundled_model_dir() / "tf_model.h5", tmp_path)
-    config = json.loads((bundled_model_dir() / "config.json").read_text())
+    config = json.loads((bundled_model_dir() / "config.json").read_text(encoding="utf-8"))
     del config["model_type"]
-    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
     with pytest.raises(ValueError, match="has no 'model_type'"):
         load_mlm_model(str(tmp_path))
 

@@ -27,9 +27,7 @@ from typing import Any, Callable
 
 import pytest
 
-from mlm_tutorial.paths import project_root
-
-ROOT = project_root()
+from project_code import NOTEBOOKS, PYTHON_FILES, ROOT, notebook_code
 
 PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "shelve"}
 PICKLE_READERS = {"load", "loads", "Unpickler", "open", "read_pickle"}
@@ -177,27 +175,6 @@ def scan_source(source: str, where: str) -> list[Finding]:
     return scanner.found
 
 
-def notebook_code(path: Path) -> list[tuple[str, str]]:
-    """``(where, python source)`` per code cell, with IPython magics turned into plain Python."""
-    import nbformat
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    notebook = nbformat.read(str(path), as_version=4)
-    transform = TransformerManager().transform_cell
-    return [(f"{path.name} cell {index}", transform(cell.source))
-            for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
-
-
-def python_files() -> list[Path]:
-    files = [*sorted((ROOT / "src" / "mlm_tutorial").rglob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py")),
-             *sorted((ROOT / "tools").rglob("*.py")), *sorted((ROOT / "tests").glob("*.py")), ROOT / "conftest.py"]
-    return [path for path in files if path.is_file()]
-
-
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-PYTHON_FILES = python_files()
-
-
 # --------------------------------------------------------------------------- the scanner finds what it must
 
 
@@ -323,7 +300,7 @@ def test_no_file_under_data_is_a_pickle_or_a_zip_archive() -> None:
 def _model_folders() -> list[Path]:
     folders = []
     for config in (ROOT / "data").rglob("config.json"):
-        if "model_type" in json.loads(config.read_text()):
+        if "model_type" in json.loads(config.read_text(encoding="utf-8")):
             folders.append(config.parent)
     return sorted(folders)
 
@@ -405,13 +382,14 @@ def test_a_folder_asking_for_custom_code_loads_without_running_it(tmp_path: Path
     folder = tmp_path / "model_with_custom_code"
     shutil.copytree(bundled_model_dir(), folder)
     marker = tmp_path / "custom_code_ran"
-    (folder / "custom_code.py").write_text(f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n")
-    config = json.loads((folder / "config.json").read_text())
+    (folder / "custom_code.py").write_text(f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n",
+                                           encoding="utf-8")
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     config["auto_map"] = {"AutoConfig": "custom_code.Config", "TFAutoModelForMaskedLM": "custom_code.Model"}
-    (folder / "config.json").write_text(json.dumps(config))
-    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
     tokenizer_config["auto_map"] = {"AutoTokenizer": ["custom_code.Tokenizer", "custom_code.Tokenizer"]}
-    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config), encoding="utf-8")
 
     model = load_mlm_model(str(folder))
     tokenizer = load_tokenizer(str(folder))
@@ -451,10 +429,10 @@ def test_a_config_naming_hub_attention_code_neither_fetches_nor_runs_it(
 
     folder = tmp_path / "model_naming_hub_attention"
     shutil.copytree(bundled_model_dir(), folder)
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     config["_attn_implementation_internal"] = "someone/attention-code:attention"
     config["attn_implementation"] = "someone/attention-code:attention"
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
 
     crafted = load_mlm_model(str(folder))
     bundled = load_mlm_model(str(bundled_model_dir()))
@@ -494,7 +472,7 @@ def test_the_pinned_stack_brings_neither_torch_nor_kernels() -> None:
     """README's security paragraph: the advisories that run code need torch (and ``kernels``)."""
     from importlib import metadata
 
-    brought = dependency_closure((ROOT / "requirements.txt").read_text(), metadata.requires)
+    brought = dependency_closure((ROOT / "requirements.txt").read_text(encoding="utf-8"), metadata.requires)
     assert {"tensorflow", "transformers", "tf-keras", "safetensors"} <= brought
     assert not brought & {"torch", "kernels"}
 

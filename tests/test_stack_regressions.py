@@ -232,8 +232,8 @@ def test_requirements_pin_the_checked_transformers() -> None:
     import transformers
 
     root = bundled_model_dir().parents[2]
-    pins = dict(line.split("==") for line in (root / "requirements.txt").read_text().splitlines()
+    pins = dict(line.split("==") for line in (root / "requirements.txt").read_text(encoding="utf-8").splitlines()
                 if "==" in line and not line.startswith("#"))
     assert transformers.__version__ == pins["transformers"]
-    config = json.loads((bundled_model_dir() / "config.json").read_text())
+    config = json.loads((bundled_model_dir() / "config.json").read_text(encoding="utf-8"))
     assert config["model_type"] == "bert"

@@ -678,7 +678,7 @@ def test_checkpoint_callback_needs_restore_and_the_trainers_optimizer(tmp_path, 
 
 def test_checkpoint_keeper_and_fit_validate(tmp_path, tokenizer, business):
     file = tmp_path / "file"
-    file.write_text("x")
+    file.write_text("x", encoding="utf-8")
     model = no_dropout_bundled()
     optimizer = T.make_optimizer(1e-3)
     with pytest.raises(ValueError, match="is a file"):
@@ -702,10 +702,10 @@ def test_save_model_is_atomic(tmp_path, bert, tokenizer, monkeypatch):
     target = tmp_path / "models" / "adapted"
     assert T.save_model(bert, tokenizer, target) == target.resolve()
     assert (target / "config.json").is_file() and (target / "tokenizer.json").is_file()
-    original = (target / "config.json").read_text()
+    original = (target / "config.json").read_text(encoding="utf-8")
 
     def broken(self, folder, *args, **kwargs):
-        Path(folder, "tokenizer.json").write_text("{half")
+        Path(folder, "tokenizer.json").write_text("{half", encoding="utf-8")
         raise OSError("disk full")
 
     monkeypatch.setattr(type(tokenizer), "save_pretrained", broken)
@@ -713,8 +713,8 @@ def test_save_model_is_atomic(tmp_path, bert, tokenizer, monkeypatch):
         T.save_model(bert, tokenizer, target)
     monkeypatch.undo()
     # The previous complete model is still there, untouched, and nothing half-written is left around it.
-    assert (target / "config.json").read_text() == original
-    assert json.loads((target / "tokenizer.json").read_text())
+    assert (target / "config.json").read_text(encoding="utf-8") == original
+    assert json.loads((target / "tokenizer.json").read_text(encoding="utf-8"))
     assert sorted(p.name for p in target.parent.iterdir()) == ["adapted"]
     reloaded = load_mlm_model(str(target))
     ids = tf.constant([[tokenizer.cls_token_id, tokenizer.mask_token_id, tokenizer.sep_token_id]])
@@ -737,7 +737,7 @@ def test_save_model_validates(tmp_path, bert, tokenizer):
         T.save_model(bert, tokenizer, data_dir().parent / "notebooks" / "oops")
     with pytest.raises(ValueError, match="checkpoint folder .* is inside data/"):
         T.CheckpointKeeper(data_dir() / "ckpt", bert, None, total_steps=4, every=2)
-    (tmp_path / "f").write_text("x")
+    (tmp_path / "f").write_text("x", encoding="utf-8")
     with pytest.raises(ValueError, match="existing file"):
         T.save_model(bert, tokenizer, tmp_path / "f")
     with pytest.raises(TypeError, match="tokenizer"):

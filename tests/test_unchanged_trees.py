@@ -46,19 +46,19 @@ AT_COLLECTION = tree_digest()
 def test_the_digest_sees_names_contents_and_folders(tmp_path: Path) -> None:
     (tmp_path / "data" / "news").mkdir(parents=True)
     (tmp_path / "notebooks").mkdir()
-    (tmp_path / "data" / "news" / "train.csv").write_text("text,label\n")
-    (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}")
-    (tmp_path / "elsewhere.txt").write_text("not watched")
+    (tmp_path / "data" / "news" / "train.csv").write_text("text,label\n", encoding="utf-8")
+    (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}", encoding="utf-8")
+    (tmp_path / "elsewhere.txt").write_text("not watched", encoding="utf-8")
     start = tree_digest(tmp_path)
     assert set(start) == {"data", "data/news", "data/news/train.csv", "notebooks", "notebooks/01_x.ipynb"}
 
-    (tmp_path / "elsewhere.txt").write_text("changed, but outside the watched folders")
+    (tmp_path / "elsewhere.txt").write_text("changed, but outside the watched folders", encoding="utf-8")
     assert tree_changes(start, tree_digest(tmp_path)) == []
 
-    (tmp_path / "notebooks" / "01_x.ipynb").write_text('{"cells": []}')
+    (tmp_path / "notebooks" / "01_x.ipynb").write_text('{"cells": []}', encoding="utf-8")
     assert tree_changes(start, tree_digest(tmp_path)) == ["changed notebooks/01_x.ipynb"]
 
-    (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}")
+    (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}", encoding="utf-8")
     (tmp_path / "notebooks" / ".ipynb_checkpoints").mkdir()
     (tmp_path / "data" / "news" / "train.csv").rename(tmp_path / "data" / "news" / "train_old.csv")
     assert tree_changes(start, tree_digest(tmp_path)) == [
@@ -71,9 +71,9 @@ def test_the_digest_sees_names_contents_and_folders(tmp_path: Path) -> None:
 def test_the_digest_sees_an_edit_that_keeps_the_size(tmp_path: Path) -> None:
     (tmp_path / "data" / "news").mkdir(parents=True)
     csv = tmp_path / "data" / "news" / "train.csv"
-    csv.write_text("text,label\nan article,0\n")
+    csv.write_text("text,label\nan article,0\n", encoding="utf-8")
     before = tree_digest(tmp_path, folders=("data",))
-    csv.write_text("text,label\nan article,4\n")  # same length, another label
+    csv.write_text("text,label\nan article,4\n", encoding="utf-8")  # same length, another label
     assert tree_changes(before, tree_digest(tmp_path, folders=("data",))) == ["changed data/news/train.csv"]
 
 

@@ -333,7 +333,7 @@ def evaluate_saved(folder: Path, corpus: Path) -> dict[str, Any]:
 
     from mlm_tutorial.chunking import chunk_texts
 
-    record = json.loads((folder / "evaluation.json").read_text())
+    record = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = TFAutoModelForMaskedLM.from_pretrained(str(folder), trust_remote_code=False)
     train_texts, test_texts = non_business_texts(corpus)
@@ -364,7 +364,7 @@ def write_card(folder: Path, family: str, recipe: ModelRecipe, results: dict[str
               "train_articles": len(train_texts), "train_tokens_seen": tokens_seen,
               "evaluation_seed": EVAL_SEED, "evaluation_chunk_size": recipe.chunk_size,
               "train_seconds": round(seconds, 1), **results}
-    (folder / "evaluation.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    (folder / "evaluation.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     phases = "; ".join(f"{steps} steps of {batch} chunks of {length} tokens" for length, batch, steps in recipe.phases)
     card = f"""# {name}: a small {kind} masked language model for offline lessons
 
@@ -400,7 +400,7 @@ words and function words, not knowledge of the world. `tests/test_assets.py` rep
 
 Licence: CC BY 4.0, like the corpus it was trained on.
 """
-    (folder / "README.md").write_text(card)
+    (folder / "README.md").write_text(card, encoding="utf-8")
 
 
 #: Recipes of the two bundled models. The RoBERTa-style one only serves side-by-side demos: fewer steps.

@@ -745,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "readme":
         readme = project_root() / "README.md"
-        readme.write_text(readme_with_table(readme.read_text(), readme_table()))
+        readme.write_text(readme_with_table(readme.read_text(encoding="utf-8"), readme_table()), encoding="utf-8")
         print(f"updated {readme}")
         return 0
     return 2

@@ -321,7 +321,7 @@ def _check_config(folder: Path, required: bool = True) -> dict[str, Any] | None:
             )
         return None
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(
             f"{path} is corrupt (not valid JSON: {error}). Re-save the model with "

@@ -1045,7 +1045,7 @@ class CheckpointKeeper:
     def restore(self) -> int:
         """Load the newest checkpoint of an unfinished run with the same settings; return the step to start at."""
         state = self.folder / self.STATE_FILE
-        saved = json.loads(state.read_text()) if state.is_file() else None
+        saved = json.loads(state.read_text(encoding="utf-8")) if state.is_file() else None
         step = self.latest_step()
         if step is not None and saved != self.run_config:
             self._say(f"checkpoints in {self.folder.name} come from other settings: starting afresh")
@@ -1061,7 +1061,7 @@ class CheckpointKeeper:
                     "loaded and a run that starts afresh would go on from there. To train from the start, run the "
                     "cells again from the one that loads the model (or restart the kernel and run all).")
             self.clear()
-            state.write_text(json.dumps(self.run_config, indent=2, sort_keys=True) + "\n")
+            state.write_text(json.dumps(self.run_config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             self.start_step = 0
             return 0
         self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
