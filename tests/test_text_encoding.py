@@ -10,7 +10,7 @@ that are not UTF-8.
    text-mode ``open``, ``read_text``, ``write_text`` and temporary file that names no encoding.
    (Pipes to child processes are left alone: parent and child share the locale, so both sides agree.)
 2. ``python -m mlm_tutorial.notebook_tools readme`` (``make readme``) runs under an ASCII locale and
-   leaves a README that is already up to date byte for byte the same.
+   leaves the text of a README that is already up to date as it was.
 """
 
 from __future__ import annotations
@@ -135,11 +135,11 @@ def _ascii_locale() -> dict[str, str]:
 
 
 def test_make_readme_under_an_ascii_locale_keeps_the_readme_intact(tmp_path: Path) -> None:
-    readme = (ROOT / "README.md").read_bytes()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert not readme.isascii(), "the check needs a README with characters outside ASCII"
     (tmp_path / "data").mkdir()
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns(".*"))
-    (tmp_path / "README.md").write_bytes(readme)
+    shutil.copyfile(ROOT / "README.md", tmp_path / "README.md")
     env = dict(_ascii_locale(), **{ROOT_ENV: str(tmp_path)})
     if sys.platform.startswith("linux"):  # elsewhere LC_ALL does not choose Python's file encoding
         probe = subprocess.run([sys.executable, "-c", "import locale; print(locale.getpreferredencoding(False))"],
@@ -149,4 +149,4 @@ def test_make_readme_under_an_ascii_locale_keeps_the_readme_intact(tmp_path: Pat
     done = subprocess.run([sys.executable, "-m", "mlm_tutorial.notebook_tools", "readme"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "README.md").read_bytes() == readme
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == readme  # line ends aside, as Windows writes them
