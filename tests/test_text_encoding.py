@@ -129,22 +129,19 @@ def test_notebook_code_names_the_encoding_of_every_text_file(path: Path) -> None
 # --------------------------------------------------------------------------- a run under an ASCII locale
 
 
-def _ascii_locale() -> dict[str, str]:
-    """The environment of a child process whose Python opens text files as ASCII on Linux."""
-    return dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
-
-
 def test_make_readme_under_an_ascii_locale_keeps_the_readme_intact(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert not readme.isascii(), "the check needs a README with characters outside ASCII"
     (tmp_path / "data").mkdir()
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns(".*"))
     shutil.copyfile(ROOT / "README.md", tmp_path / "README.md")
-    env = dict(_ascii_locale(), **{ROOT_ENV: str(tmp_path)})
+    # On Linux, a child Python with this environment opens text files as ASCII.
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0", **{ROOT_ENV: str(tmp_path)})
     if sys.platform.startswith("linux"):  # elsewhere LC_ALL does not choose Python's file encoding
         probe = subprocess.run([sys.executable, "-c", "import locale; print(locale.getpreferredencoding(False))"],
                                capture_output=True, text=True, env=env, timeout=60)
-        assert "utf" not in probe.stdout.lower(), f"the child still opens files as {probe.stdout.strip()}"
+        encoding = probe.stdout.strip()
+        assert encoding and "utf" not in encoding.lower(), f"the child opens files as {encoding!r}: {probe.stderr}"
 
     done = subprocess.run([sys.executable, "-m", "mlm_tutorial.notebook_tools", "readme"],
                           capture_output=True, text=True, env=env, timeout=300)
