@@ -1,8 +1,9 @@
 """The project's own Python code, for the tests that read it as source rather than run it.
 
-``python_files()`` lists every module of the package, the benchmarks, the tools, the tests and
-conftest.py; ``notebook_code(path)`` gives a notebook's code cells as plain Python. The security scan
-(test_security.py) and the text-encoding scan (test_text_encoding.py) read the same files through them.
+``package_files()`` lists the package's modules; ``python_files()`` adds the benchmarks, the tools, the
+tests and conftest.py; ``notebook_code(path)`` gives a notebook's code cells as plain Python. The security
+scan (test_security.py), the text-encoding scan (test_text_encoding.py), the docstring checks
+(test_docstrings.py) and the README checks (test_lecture_material.py) read the files through them.
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ from pathlib import Path
 from mlm_tutorial.paths import project_root
 
 ROOT = project_root()
+PACKAGE = ROOT / "src" / "mlm_tutorial"
+
+
+def package_files() -> list[Path]:
+    """Every module of mlm_tutorial, its exercises included, in a fixed order."""
+    return sorted(PACKAGE.rglob("*.py"))
 
 
 def python_files() -> list[Path]:
     """Every Python file the project wrote, in a fixed order."""
-    files = [*sorted((ROOT / "src" / "mlm_tutorial").rglob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py")),
+    files = [*package_files(), *sorted((ROOT / "benchmarks").glob("*.py")),
              *sorted((ROOT / "tools").rglob("*.py")), *sorted((ROOT / "tests").glob("*.py")), ROOT / "conftest.py"]
     return [path for path in files if path.is_file()]
 

@@ -14,8 +14,8 @@ import pytest
 
 from mlm_tutorial.notebook_tools import notebook_paths, read_notebook
 from mlm_tutorial.paths import project_root
+from project_code import PACKAGE, package_files
 
-PACKAGE = project_root() / "src" / "mlm_tutorial"
 PLACE = re.compile(r"\b[Nn]otebooks? \d\d\b|`make (?:run|test|bench|assets|notebooks|readme)`|every notebook")
 INTRODUCED = re.compile(r"Introduced in notebook (\d\d)\b")
 
@@ -36,7 +36,7 @@ def notebook_code() -> dict[str, str]:
     return code
 
 
-MODULES = sorted(PACKAGE.rglob("*.py"))
+MODULES = package_files()
 
 
 def place_problems(definitions: list[tuple[str, str]]) -> list[str]:

@@ -36,6 +36,7 @@ from mlm_tutorial.notebook_tools import (
     student_copy,
 )
 from mlm_tutorial.paths import project_root
+from project_code import package_files
 
 NOTEBOOKS = notebook_paths(project_root() / "notebooks")
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
@@ -374,8 +375,7 @@ def test_kernel_metadata(notebook: tuple[Path, Any]) -> None:
 
 def _package_sources() -> str:
     """The text of every module of mlm_tutorial, for tests of what the README quotes from them."""
-    return "\n".join(path.read_text(encoding="utf-8")
-                     for path in sorted((project_root() / "src" / "mlm_tutorial").rglob("*.py")))
+    return "\n".join(path.read_text(encoding="utf-8") for path in package_files())
 
 
 def test_readme_table_matches_the_notebooks() -> None:
