@@ -213,6 +213,25 @@ def figure_problems(notebook: Any) -> list[str]:
     return problems
 
 
+_OBJECT_REPR = re.compile(r"<[\w.]+ object(?: at 0x[0-9a-f]+)?>")
+
+
+def plain_text_problems(notebook: Any) -> list[str]:
+    """Every HTML output has a plain-text copy that shows its content, not Python's "<... object>".
+
+    A PDF export (nbconvert's LaTeX) and a terminal show the text/plain copy and drop the HTML, and
+    GitHub's notebook view drops the HTML's colours."""
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            text = str(data.get("text/plain", "")).strip()
+            if "text/html" in data and (not text or _OBJECT_REPR.fullmatch(text)):
+                problems.append(f"cell {index} shows HTML whose plain-text copy is {text!r}: display a dict with "
+                                "'text/html' and a 'text/plain' version of the same content (raw=True)")
+    return problems
+
+
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
 _TEX_MATH = re.compile(r"\$\$?[^$\n]+\$\$?")
 
@@ -361,6 +380,10 @@ def test_figures_are_described(notebook: tuple[Path, Any]) -> None:
     assert figure_problems(notebook[1]) == []
 
 
+def test_html_outputs_read_as_plain_text_too(notebook: tuple[Path, Any]) -> None:
+    assert plain_text_problems(notebook[1]) == []
+
+
 def test_prose_reads_the_same_offline(notebook: tuple[Path, Any]) -> None:
     assert offline_math_problems(notebook[1]) == []
 
@@ -506,6 +529,18 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     assert figure_problems(nb) == []
     nb.cells[2].outputs.pop()
     del nb.cells[2].metadata[ALT_TEXT_KEY]
+    assert plain_text_problems(nb) == []
+    table = new_output("display_data", data={"text/html": "<table><tr><td>[MASK]</td></tr></table>",
+                                             "text/plain": "<IPython.core.display.HTML object>"})
+    nb.cells[2].outputs.append(table)
+    assert plain_text_problems(nb) == [
+        "cell 2 shows HTML whose plain-text copy is '<IPython.core.display.HTML object>': display a dict with "
+        "'text/html' and a 'text/plain' version of the same content (raw=True)"]
+    table.data["text/plain"] = ""
+    assert len(plain_text_problems(nb)) == 1
+    table.data["text/plain"] = "[MASK]"
+    assert plain_text_problems(nb) == []
+    nb.cells[2].outputs.pop()
     assert solution_dependency_problems(nb) == []
     nb.cells.append(new_code_cell("print(answer + 1)\nimport math", execution_count=4))
     assert solution_dependency_problems(nb) == ["cell 7 reads answer, which only solution cell 6 defines"]
