@@ -224,9 +224,8 @@ def plain_text_problems(notebook: Any) -> list[str]:
     problems = []
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            text = str(data.get("text/plain", "")).strip()
-            if "text/html" in data and (not text or _OBJECT_REPR.fullmatch(text)):
+            text = _output_text(output).strip()
+            if "text/html" in output.get("data", {}) and (not text or _OBJECT_REPR.fullmatch(text)):
                 problems.append(f"cell {index} shows HTML whose plain-text copy is {text!r}: display a dict with "
                                 "'text/html' and a 'text/plain' version of the same content (raw=True)")
     return problems
