@@ -65,6 +65,31 @@ def test_distilbert_size_counts():
     assert sum(parts.values()) == 135_355_392
 
 
+def test_flop_breakdown_plot_scales_the_bars_and_tells_the_parts_apart_without_colour():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stock = B.forward_flops_per_token(SMALL, 6)
+    bars = {"stock": stock, "fast": B.forward_flops_per_token(SMALL, 6, head_fraction=0.5)}
+    ax = B.plot_flop_breakdown(bars, totals={"stock": sum(stock.values()), "fast": sum(stock.values())})
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == list(B.FLOP_PARTS)
+    ends = [max(p.get_x() + p.get_width() for p in ax.patches if p.get_y() < y < p.get_y() + p.get_height())
+            for y in ax.get_yticks()]
+    assert ends == pytest.approx([1.0, (256 + 192 + 256 + 16 + 40) / (256 + 192 + 256 + 32 + 80)])
+    hatches = [container.patches[0].get_hatch() or "" for container in ax.containers]
+    assert len(set(hatches)) == len(B.FLOP_PARTS) == len(hatches)
+    assert ax.get_xlabel() == "forward FLOPs per token, as a share of the stock model's"
+    own = B.plot_flop_breakdown({"fast": bars["fast"]})
+    assert max(p.get_x() + p.get_width() for p in own.patches) == pytest.approx(1.0)
+    plt.close("all")
+    with pytest.raises(ValueError, match="non-empty dict"):
+        B.plot_flop_breakdown({})
+    with pytest.raises(ValueError, match=r"totals names bars that breakdowns lacks: \['other'\]"):
+        B.plot_flop_breakdown(bars, totals={"other": 1.0})
+
+
 def test_shape_from_bert_config_and_model_config():
     from transformers import BertConfig
 

@@ -39,6 +39,9 @@ from mlm_tutorial.training import _check_int
 
 #: The parts of a BERT-style masked LM whose matrix multiplications are counted, in model order.
 FLOP_PARTS = ("attention projections", "attention scores", "feed-forward", "head transform", "decoder")
+#: The fill pattern of each part in :func:`plot_flop_breakdown`: the parts stay apart in a greyscale print
+#: and for readers who do not tell the colours apart.
+FLOP_PART_HATCHES = ("", "//", "..", "xx", "\\\\")
 #: Training costs about three forward passes: the forward pass, and twice its work backwards
 #: (gradients with respect to the activations and with respect to the weights).
 TRAINING_FACTOR = 3
@@ -157,7 +160,8 @@ def plot_flop_breakdown(breakdowns: Mapping[str, Mapping[str, float]], totals: M
     """Horizontal stacked bars of forward FLOPs per token, part by part (notebook 05).
 
     Each bar is divided by ``totals[label]`` when given (e.g. the stock model's total, so a fast-head bar
-    shows how much is left), else by its own sum. Returns the axes.
+    shows how much is left), else by its own sum. Each part has its own colour and fill pattern
+    (:data:`FLOP_PART_HATCHES`), with white lines between the parts. Returns the axes.
     """
     import matplotlib.pyplot as plt
 
@@ -172,9 +176,9 @@ def plot_flop_breakdown(breakdowns: Mapping[str, Mapping[str, float]], totals: M
     labels = list(breakdowns)
     scale = np.array([totals.get(label, sum(breakdowns[label].values())) for label in labels], dtype=float)
     left = np.zeros(len(labels))
-    for part in FLOP_PARTS:
+    for part, hatch in zip(FLOP_PARTS, FLOP_PART_HATCHES):
         shares = np.array([breakdowns[label][part] for label in labels], dtype=float) / scale
-        ax.barh(labels, shares, left=left, label=part)
+        ax.barh(labels, shares, left=left, label=part, hatch=hatch, edgecolor="white", linewidth=0.8)
         left += shares
     ax.set_xlim(0, max(1.0, float(left.max())))
     ax.set_xlabel("forward FLOPs per token, as a share of the stock model's" if totals
