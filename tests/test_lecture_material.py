@@ -231,6 +231,27 @@ def plain_text_problems(notebook: Any) -> list[str]:
     return problems
 
 
+_STYLE_ATTRIBUTE = re.compile(r"""style=["']([^"']*)["']""")
+_SETS_BACKGROUND = re.compile(r"(?:^|;)\s*background(?:-color)?\s*:")
+_SETS_TEXT_COLOUR = re.compile(r"(?:^|;)\s*color\s*:")
+
+
+def dark_theme_problems(notebook: Any) -> list[str]:
+    """An HTML output that gives an element a background colour also gives its text a colour.
+
+    A dark theme (JupyterLab, VS Code, Colab) makes the inherited text light; on a light background
+    colour that text can hardly be read."""
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            html = str(output.get("data", {}).get("text/html", ""))
+            styles = {style for style in _STYLE_ATTRIBUTE.findall(html)
+                      if _SETS_BACKGROUND.search(style) and not _SETS_TEXT_COLOUR.search(style)}
+            problems += [f"cell {index} sets {style!r} without a text colour: add '; color:black' (or another "
+                         "colour that reads on that background)" for style in sorted(styles)]
+    return problems
+
+
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
 _TEX_MATH = re.compile(r"\$\$?[^$\n]+\$\$?")
 
@@ -381,6 +402,10 @@ def test_figures_are_described(notebook: tuple[Path, Any]) -> None:
 
 def test_html_outputs_read_as_plain_text_too(notebook: tuple[Path, Any]) -> None:
     assert plain_text_problems(notebook[1]) == []
+
+
+def test_coloured_html_reads_in_dark_themes(notebook: tuple[Path, Any]) -> None:
+    assert dark_theme_problems(notebook[1]) == []
 
 
 def test_prose_reads_the_same_offline(notebook: tuple[Path, Any]) -> None:
@@ -538,7 +563,12 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     table.data["text/plain"] = ""
     assert len(plain_text_problems(nb)) == 1
     table.data["text/plain"] = "[MASK]"
-    assert plain_text_problems(nb) == []
+    assert plain_text_problems(nb) == [] and dark_theme_problems(nb) == []
+    table.data["text/html"] = '<td style="background:#f6b26b">[MASK]</td><td style="color:red">x</td>'
+    assert dark_theme_problems(nb) == ["cell 2 sets 'background:#f6b26b' without a text colour: add '; color:black' "
+                                       "(or another colour that reads on that background)"]
+    table.data["text/html"] = "<td style='background-color: #f6b26b; color: black'>[MASK]</td>"
+    assert dark_theme_problems(nb) == []
     nb.cells[2].outputs.pop()
     assert solution_dependency_problems(nb) == []
     nb.cells.append(new_code_cell("print(answer + 1)\nimport math", execution_count=4))
