@@ -219,8 +219,7 @@ _OBJECT_REPR = re.compile(r"<[\w.]+ object(?: at 0x[0-9a-f]+)?>")
 def plain_text_problems(notebook: Any) -> list[str]:
     """Every HTML output has a plain-text copy that shows its content, not Python's "<... object>".
 
-    A PDF export (nbconvert's LaTeX) and a terminal show the text/plain copy and drop the HTML, and
-    GitHub's notebook view drops the HTML's colours."""
+    A PDF export (nbconvert's LaTeX) and a terminal show the text/plain copy and drop the HTML."""
     problems = []
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
