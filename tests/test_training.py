@@ -760,6 +760,9 @@ def test_plots():
     assert len(ax.lines) == 2
     ax = T.plot_loss_curves({"loss": [3.0, 2.5], "val_loss": [3.1, 2.9]}, steps_per_epoch=5)
     assert [list(line.get_xdata()) for line in ax.lines] == [[5, 10], [5, 10]]
+    training, validation = ax.lines
+    assert training.get_marker() != validation.get_marker()
+    assert training.get_linestyle() != validation.get_linestyle()
     plt.close("all")
     with pytest.raises(ValueError, match="values"):
         T.plot_schedule([], 1)

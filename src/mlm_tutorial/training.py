@@ -1268,10 +1268,12 @@ def plot_loss_curves(history: Mapping[str, Sequence[float]], steps_per_epoch: in
     start_step = _check_int("start_step", start_step, 0)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3))
-    for key, label in (("loss", "training (fresh masks)"), ("val_loss", "validation (fixed masks)")):
+    # marker and line style differ as well as colour, so the curves stay apart in greyscale
+    for key, label, marker, style in (("loss", "training (fresh masks)", "o", "-"),
+                                      ("val_loss", "validation (fixed masks)", "s", "--")):
         if key in history and len(history[key]):
             steps = start_step + steps_per_epoch * np.arange(1, len(history[key]) + 1)
-            ax.plot(steps, history[key], marker="o", label=label)
+            ax.plot(steps, history[key], marker=marker, linestyle=style, label=label)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("cross-entropy (nats)")
     ax.legend()
