@@ -230,6 +230,30 @@ def plain_text_problems(notebook: Any) -> list[str]:
     return problems
 
 
+PDF_PAGE_COLUMNS = 80  # an output line this long stays whole on a page of nbconvert's PDF export; longer ones wrap
+_PANDAS_WIDTH = re.compile(r"""display\.width(?:["']\s*,|\s*=)\s*(\d+)""")
+
+
+def pdf_page_problems(notebook: Any) -> list[str]:
+    """A table's plain-text copy fits a page of a PDF export, where longer lines wrap at a space and scramble columns.
+
+    The series' own tables are at most PDF_PAGE_COLUMNS characters wide. pandas splits a wide frame into blocks of
+    columns at its ``display.width`` (80 unless a notebook raises it), so no notebook raises it above the page."""
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            problems += [f"cell {index} sets pandas' display.width to {width}: keep it at most {PDF_PAGE_COLUMNS}, "
+                         "so pandas cuts wide tables into blocks that fit a page"
+                         for width in _PANDAS_WIDTH.findall(cell.source) if int(width) > PDF_PAGE_COLUMNS]
+        for output in cell.get("outputs", []):
+            html = str(output.get("data", {}).get("text/html", ""))
+            widest = max(map(len, _output_text(output).splitlines()), default=0)
+            if "<table" in html and 'class="dataframe"' not in html and widest > PDF_PAGE_COLUMNS:
+                problems.append(f"cell {index} shows a table whose plain-text copy is {widest} characters wide: a PDF "
+                                f"page holds {PDF_PAGE_COLUMNS}, so cut it into blocks of columns")
+    return problems
+
+
 _STYLE_ATTRIBUTE = re.compile(r"""style=["']([^"']*)["']""")
 _SETS_BACKGROUND = re.compile(r"(?:^|;)\s*background(?:-color)?\s*:")
 _SETS_TEXT_COLOUR = re.compile(r"(?:^|;)\s*color\s*:")
@@ -403,6 +427,10 @@ def test_html_outputs_read_as_plain_text_too(notebook: tuple[Path, Any]) -> None
     assert plain_text_problems(notebook[1]) == []
 
 
+def test_tables_fit_a_page_of_a_pdf_export(notebook: tuple[Path, Any]) -> None:
+    assert pdf_page_problems(notebook[1]) == []
+
+
 def test_coloured_html_reads_in_dark_themes(notebook: tuple[Path, Any]) -> None:
     assert dark_theme_problems(notebook[1]) == []
 
@@ -562,7 +590,18 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     table.data["text/plain"] = ""
     assert len(plain_text_problems(nb)) == 1
     table.data["text/plain"] = "[MASK]"
-    assert plain_text_problems(nb) == [] and dark_theme_problems(nb) == []
+    assert plain_text_problems(nb) == [] and dark_theme_problems(nb) == [] and pdf_page_problems(nb) == []
+    table.data["text/plain"] = "token " + "[MASK] " * 13
+    assert pdf_page_problems(nb) == ["cell 2 shows a table whose plain-text copy is 97 characters wide: a PDF page "
+                                     "holds 80, so cut it into blocks of columns"]
+    table.data["text/html"] = '<table border="1" class="dataframe"><tr><td>[MASK]</td></tr></table>'
+    assert pdf_page_problems(nb) == []  # pandas' own blocks, kept within the page by the display.width rule
+    nb.cells[2].source = 'pd.set_option("display.width", 120)\npd.options.display.width = 80'
+    assert pdf_page_problems(nb) == ["cell 2 sets pandas' display.width to 120: keep it at most 80, so pandas cuts "
+                                     "wide tables into blocks that fit a page"]
+    nb.cells[2].source = "pd.options.display.width=81"
+    assert len(pdf_page_problems(nb)) == 1
+    nb.cells[2].source = "x = 1"
     table.data["text/html"] = '<td style="background:#f6b26b">[MASK]</td><td style="color:red">x</td>'
     assert dark_theme_problems(nb) == ["cell 2 sets 'background:#f6b26b' without a text colour: add '; color:black' "
                                        "(or another colour that reads on that background)"]
