@@ -36,7 +36,7 @@ assets: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run.py
 
-## Maintainers: write the Colab install cells and slide types, then re-execute the source notebooks in
+## Maintainers: write the Colab install cells, slide types and titles, then re-execute the source notebooks in
 # place so their stored outputs are fresh.
 # Notebook 00 runs last (its map of the series reads the others); a notebook that fails is left unchanged.
 # Refuses to start while build/checkpoints holds earlier training runs: run `make clean` first.

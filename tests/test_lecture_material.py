@@ -26,7 +26,9 @@ from mlm_tutorial.notebook_tools import (
     SOLUTION_TAG,
     TABLE_END,
     TABLE_START,
+    TITLE_KEY,
     merge_streams,
+    notebook_info,
     notebook_paths,
     page_html,
     read_notebook,
@@ -442,6 +444,12 @@ def test_prose_reads_the_same_offline(notebook: tuple[Path, Any]) -> None:
 def test_kernel_metadata(notebook: tuple[Path, Any]) -> None:
     kernelspec = notebook[1].metadata.get("kernelspec", {})
     assert (kernelspec.get("name"), kernelspec.get("display_name")) == ("python3", "Python 3")
+
+
+def test_title_metadata_is_the_heading(notebook: tuple[Path, Any]) -> None:
+    """Browser tabs of the pages and slides, and a PDF export's title page, name the notebook (`make notebooks`)."""
+    path, nb = notebook
+    assert nb.metadata.get(TITLE_KEY) == notebook_info(path).title
 
 
 # --------------------------------------------------------------------------- README and slides

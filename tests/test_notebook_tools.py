@@ -33,6 +33,7 @@ from mlm_tutorial.notebook_tools import (
     SLIDE_WIDTH,
     TABLE_END,
     TABLE_START,
+    TITLE_KEY,
     NotebookInfo,
     copy_slide_assets,
     drop_stderr_noise,
@@ -51,6 +52,7 @@ from mlm_tutorial.notebook_tools import (
     student_copy,
     sync_install_cell,
     sync_slide_types,
+    sync_title,
     tidy_notebook,
     with_alt_text,
 )
@@ -235,6 +237,7 @@ def test_cli_readme_and_sync(series_root: Path, capsys: pytest.CaptureFixture[st
     synced = nbformat.read(str(series_root / "notebooks" / "00_setup.ipynb"), as_version=4)
     assert synced.cells[1].source == install_cell_source()
     assert [c.metadata["slideshow"]["slide_type"] for c in synced.cells] == ["slide", "skip", "skip"]
+    assert synced.metadata[TITLE_KEY] == "00 · Setup"
     scratch = nbformat.read(str(series_root / "notebooks" / "scratch.ipynb"), as_version=4)
     assert INSTALL_TAG not in str(scratch)  # only the series is touched
 
@@ -287,6 +290,25 @@ def test_sync_install_cell_without_title_or_install_tag() -> None:
     assert notebook.cells[0].metadata["tags"] == [INSTALL_TAG]
     assert notebook.cells[1].source == "x = 1"  # an untagged first code cell is kept, not overwritten
     assert first_code_cell(_notebook(new_markdown_cell("only prose"))) is None
+
+
+# --------------------------------------------------------------------------- titles
+
+
+def test_sync_title_takes_the_heading_and_the_pages_and_slides_show_it() -> None:
+    notebook = _notebook(new_markdown_cell("Prose first.\n\n# 07 · Masks & <tags>\n> summary"), new_code_cell("x = 1"))
+    assert sync_title(notebook) is True
+    assert notebook.metadata[TITLE_KEY] == "07 · Masks & <tags>"
+    assert sync_title(notebook) is False
+    nbformat.validate(notebook)
+    assert "<title>07 · Masks &amp; &lt;tags&gt;</title>" in page_html(notebook)
+    assert "<title>07 · Masks &amp; &lt;tags&gt; slides</title>" in slides_html(notebook)
+    notebook.cells[0].source = "# 08 · Renamed"
+    assert sync_title(notebook) is True and notebook.metadata[TITLE_KEY] == "08 · Renamed"
+    with pytest.raises(ValueError, match="no '# title' line"):
+        sync_title(_notebook(new_markdown_cell("## Only a section"), new_code_cell("x = 1")))
+    with pytest.raises(ValueError, match="no '# title' line"):
+        sync_title(_notebook(new_code_cell("x = 1")))
 
 
 # --------------------------------------------------------------------------- slides

@@ -186,6 +186,28 @@ def sync_install_cell(notebook: Any) -> bool:
     return True
 
 
+#: Notebook metadata key with the notebook's title: nbconvert puts it in the ``<title>`` of an HTML page
+#: (the browser tab), of the slides (with " slides") and on a PDF export's title page; without it they
+#: say "Notebook" (the series' pages and slides) or the file name (a PDF export).
+TITLE_KEY = "title"
+
+
+def sync_title(notebook: Any) -> bool:
+    """Set the notebook's ``title`` metadata to the text of its first ``# `` heading. Returns True if it changed.
+
+    Part of `make notebooks` (``sync``); no notebook calls it.
+    """
+    first = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
+    heading = re.search(r"^#\s+(.+)$", first.source, re.M) if first is not None else None
+    if heading is None:
+        raise ValueError("the notebook's first markdown cell has no '# title' line to take its title from.")
+    title = heading.group(1).strip()
+    if notebook.metadata.get(TITLE_KEY) == title:
+        return False
+    notebook.metadata[TITLE_KEY] = title
+    return True
+
+
 # --------------------------------------------------------------------------- slides
 
 #: First line of a code cell that is not part of the lesson proper (a lecturer can skip it).
@@ -719,7 +741,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute the notebooks into the build folder")
     run.add_argument("only", nargs="*", help="run only notebooks whose name contains one of these")
     sub.add_parser("refresh", help="re-execute the source notebooks in place (maintainers)")
-    sub.add_parser("sync", help="write the Colab install cell and the slide types into every source notebook")
+    sub.add_parser("sync", help="write the Colab install cell, the slide types and the title into every source "
+                                "notebook")
     sub.add_parser("readme", help="regenerate the notebook table in README.md")
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -739,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in notebook_paths():
             notebook = read_notebook(path)
-            if sync_install_cell(notebook) | sync_slide_types(notebook):
+            if sync_install_cell(notebook) | sync_slide_types(notebook) | sync_title(notebook):
                 nbformat.write(notebook, str(path))
                 print(f"updated {path.name}")
         return 0
