@@ -4,11 +4,13 @@
 tests and conftest.py; ``notebook_code(path)`` gives a notebook's code cells as plain Python. The security
 scan (test_security.py), the text-encoding scan (test_text_encoding.py), the docstring checks
 (test_docstrings.py) and the README checks (test_lecture_material.py) read the files through them.
+``output_text(output)`` is what a notebook output shows as plain text, for the tests that read outputs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mlm_tutorial.paths import project_root
 
@@ -37,6 +39,13 @@ def notebook_code(path: Path) -> list[tuple[str, str]]:
     transform = TransformerManager().transform_cell
     return [(f"{path.name} cell {index}", transform(cell.source))
             for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+
+
+def output_text(output: Any) -> str:
+    """A cell output's plain text: a stream's text, or the ``text/plain`` copy of a result or display."""
+    if output.get("output_type") == "stream":
+        return str(output.get("text", ""))
+    return str(output.get("data", {}).get("text/plain", ""))
 
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -38,7 +38,7 @@ from mlm_tutorial.notebook_tools import (
     student_copy,
 )
 from mlm_tutorial.paths import project_root
-from project_code import package_files
+from project_code import output_text, package_files
 
 NOTEBOOKS = notebook_paths(project_root() / "notebooks")
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
@@ -66,12 +66,6 @@ def _heading_index(notebook: Any, heading: str) -> int | None:
     pattern = re.compile(rf"^##\s+{re.escape(heading)}\s*$", re.M)
     return next((i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown" and pattern.search(c.source)),
                 None)
-
-
-def _output_text(output: Any) -> str:
-    if output.get("output_type") == "stream":
-        return str(output.get("text", ""))
-    return str(output.get("data", {}).get("text/plain", ""))
 
 
 # --------------------------------------------------------------------------- the checks
@@ -120,7 +114,7 @@ def structure_problems(notebook: Any) -> list[str]:
     for cell in solutions:
         if cell.cell_type != "code":
             continue
-        text = "".join(_output_text(o) for o in cell.get("outputs", []))
+        text = "".join(output_text(o) for o in cell.get("outputs", []))
         if PASSED not in text or NOT_PASSED in text:
             problems.append(f"solution cell {cell.source.splitlines()[0]!r}... does not show a passing check")
     return problems
@@ -225,7 +219,7 @@ def plain_text_problems(notebook: Any) -> list[str]:
     problems = []
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
-            text = _output_text(output).strip()
+            text = output_text(output).strip()
             if "text/html" in output.get("data", {}) and (not text or _OBJECT_REPR.fullmatch(text)):
                 problems.append(f"cell {index} shows HTML whose plain-text copy is {text!r}: display a dict with "
                                 "'text/html' and a 'text/plain' version of the same content (raw=True)")
@@ -249,7 +243,7 @@ def pdf_page_problems(notebook: Any) -> list[str]:
                          for width in _PANDAS_WIDTH.findall(cell.source) if int(width) > PDF_PAGE_COLUMNS]
         for output in cell.get("outputs", []):
             html = str(output.get("data", {}).get("text/html", ""))
-            widest = max(map(len, _output_text(output).splitlines()), default=0)
+            widest = max(map(len, output_text(output).splitlines()), default=0)
             if "<table" in html and 'class="dataframe"' not in html and widest > PDF_PAGE_COLUMNS:
                 problems.append(f"cell {index} shows a table whose plain-text copy is {widest} characters wide: a PDF "
                                 f"page holds {PDF_PAGE_COLUMNS}, so cut it into blocks of columns")
@@ -316,7 +310,7 @@ def exercise_problems(notebook: Any) -> list[str]:
         missing = sorted(checkers - set(_CHECK_CALL.findall(answer.source)))
         if missing:
             problems.append(f"answer cell {index - 1} does not call {', '.join(missing)}: the student copy cannot check")
-        if NOT_PASSED not in "".join(_output_text(o) for o in answer.get("outputs", [])):
+        if NOT_PASSED not in "".join(output_text(o) for o in answer.get("outputs", [])):
             problems.append(f"answer cell {index - 1} does not show its check's {NOT_PASSED.strip(': ')!r} verdict")
     return problems
 

@@ -10,27 +10,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mlm_tutorial.notebook_tools import execute, notebook_paths, read_notebook, student_copy
 from mlm_tutorial.paths import BUILD_ENV, project_root
+from project_code import output_text
 
 NOTEBOOKS = notebook_paths(project_root() / "notebooks")
 _VERDICT = re.compile(r"^(Exercise \d+\b[^\n]*?): (correct|not yet)$", re.M)
 _CHECK_CALL = re.compile(r"\bcheck_\w+\(")
-
-
-def _texts(notebook: Any) -> list[str]:
-    texts = []
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream":
-                texts.append(str(output.get("text", "")))
-            else:
-                texts.append(str(output.get("data", {}).get("text/plain", "")))
-    return texts
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -44,7 +33,8 @@ def test_student_copy_runs_to_the_end_and_every_exercise_says_not_yet(
     checks = sum(1 for cell in copy.cells[start:] if cell.cell_type == "code" and _CHECK_CALL.search(cell.source))
     assert checks >= 1, f"{path.name}: the student copy has no exercise check"
     executed = execute(copy, cwd=path.parent, kernel_log=tmp_path / "kernel.log")  # raises if a cell fails
-    verdicts = _VERDICT.findall("\n".join(_texts(executed)))
+    verdicts = _VERDICT.findall("\n".join(output_text(output) for cell in executed.cells
+                                          for output in cell.get("outputs", [])))
     assert len(verdicts) == checks, f"{path.name}: {checks} checks, verdicts {verdicts}"
     assert {verdict for _, verdict in verdicts} == {"not yet"}, verdicts
     assert len({exercise for exercise, _ in verdicts}) == checks  # each exercise answers once
