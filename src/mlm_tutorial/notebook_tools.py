@@ -101,6 +101,10 @@ class NotebookInfo:
     minutes: str
 
 
+#: A notebook's title line in its first markdown cell, ``# NN · Title``; group 1 is the title.
+_TITLE = re.compile(r"^#\s+(.+)$", re.M)
+
+
 def notebook_info(path: Path, root: Path | None = None) -> NotebookInfo:
     """Title (``# ...``), one-line summary (first ``> ...`` line) and ``Estimated time:`` of a notebook.
 
@@ -112,7 +116,7 @@ def notebook_info(path: Path, root: Path | None = None) -> NotebookInfo:
     if first is None:
         raise ValueError(f"{path.name} has no markdown cell; it must open with a title.")
     text = first.source
-    title = re.search(r"^#\s+(.+)$", text, re.M)
+    title = _TITLE.search(text)
     teaches = re.search(r"^>\s*(.+)$", text, re.M)
     minutes = re.search(r"Estimated time:\**\s*(.+?)\s*$", text, re.M)
     missing = [n for n, m in (("'# title'", title), ("'> summary'", teaches), ("'Estimated time:'", minutes)) if not m]
@@ -193,12 +197,12 @@ TITLE_KEY = "title"
 
 
 def sync_title(notebook: Any) -> bool:
-    """Set the notebook's ``title`` metadata to the text of its first ``# `` heading. Returns True if it changed.
+    """Set the notebook's ``title`` metadata to the ``# `` heading of its first markdown cell. True if it changed.
 
     Part of `make notebooks` (``sync``); no notebook calls it.
     """
     first = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
-    heading = re.search(r"^#\s+(.+)$", first.source, re.M) if first is not None else None
+    heading = _TITLE.search(first.source) if first is not None else None
     if heading is None:
         raise ValueError("the notebook's first markdown cell has no '# title' line to take its title from.")
     title = heading.group(1).strip()
