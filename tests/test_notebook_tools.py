@@ -360,7 +360,8 @@ def test_slides_html_has_the_series_layout_and_leaves_out_skipped_cells() -> Non
     html = slides_html(notebook)
     assert f"width: {SLIDE_WIDTH}" in html and f"height: {SLIDE_HEIGHT}" in html
     assert f"max-height: {SLIDE_HEIGHT}px; overflow-y: auto" in html  # a tall slide scrolls
-    assert ".reveal.ready .slides section:not(.stack)" in html  # once reveal.js runs (offline: one long page)
+    # once reveal.js runs (offline: one long page), and not in its print view, where a PDF page follows the slide
+    assert "html:not(.print-pdf) .reveal.ready .slides section:not(.stack)" in html
     assert "white-space: pre-wrap" in html  # long code lines wrap
     assert html.index("white-space: pre-wrap") < html.index("</head>")
     # the code's padding inside its box's width, so a line wraps before the editor's clipped edge, not after it

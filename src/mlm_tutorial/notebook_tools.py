@@ -220,10 +220,13 @@ EXTRA_CODE_MARK = "# extra code"
 #: reveal.js scales it to the screen (about 1.15x on a 1920x1080 screen, 0.8x on 1366x768).
 SLIDE_WIDTH, SLIDE_HEIGHT = 1200, 900
 #: Slide style: once reveal.js runs (``.ready``), a slide taller than SLIDE_HEIGHT scrolls inside the
-#: slide (without reveal.js the file stays one long page); long code and output lines wrap instead of
-#: running off the right edge; an output wider than the slide (a wide table) scrolls sideways.
+#: slide (without reveal.js the file stays one long page); in reveal.js's print view (``?print-pdf``,
+#: which marks ``<html>`` with ``print-pdf``) it keeps its height, so a PDF continues it on the next page
+#: instead of cutting it off; long code and output lines wrap instead of running off the right edge; an
+#: output wider than the slide (a wide table) scrolls sideways.
 _SLIDE_CSS = f"""<style type="text/css">
-.reveal.ready .slides section:not(.stack) {{ box-sizing: border-box; max-height: {SLIDE_HEIGHT}px; overflow-y: auto; }}
+html:not(.print-pdf) .reveal.ready .slides section:not(.stack) {{
+  box-sizing: border-box; max-height: {SLIDE_HEIGHT}px; overflow-y: auto; }}
 .reveal pre, .reveal pre code {{ white-space: pre-wrap; overflow-wrap: anywhere; }}
 .reveal .jp-InputArea-editor pre {{ box-sizing: border-box; }}
 .reveal .jp-OutputArea-output {{ overflow-x: auto; }}
@@ -343,8 +346,9 @@ def page_html(notebook: Any) -> str:
 def slides_html(notebook: Any, local_assets: bool = False) -> str:
     """``notebook`` as reveal.js slides (one HTML file), in the layout the series' decks use.
 
-    Slides are ``SLIDE_WIDTH`` x ``SLIDE_HEIGHT``; a slide with more than that scrolls, long code lines
-    wrap, and a wide table scrolls sideways, so nothing is cut off. reveal.js, jQuery, RequireJS and
+    Slides are ``SLIDE_WIDTH`` x ``SLIDE_HEIGHT``; a slide with more than that scrolls (in reveal.js's
+    print view, ``?print-pdf``, it runs on over more pages), long code lines wrap, and a wide table
+    scrolls sideways, so nothing is cut off. reveal.js, jQuery, RequireJS and
     MathJax load from their public CDNs when the file is opened (nbconvert's defaults), so presenting
     needs a network; offline the file shows as one long page. With ``local_assets``, reveal.js and
     RequireJS load from the folders :func:`copy_slide_assets` puts beside the slides instead, so the
