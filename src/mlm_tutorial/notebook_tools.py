@@ -332,15 +332,37 @@ def with_alt_text(html: str, notebook: Any) -> str:
     return _IMG_TAG.sub(described, html)
 
 
+#: Page style for printing (and a browser's "Save as PDF"): code and output lines wrap at the page's
+#: edge, where nbconvert's style would cut them off, and tables are set a little smaller, so that a
+#: table of the series' width fits the page; on screen everything stays as nbconvert draws it.
+_PAGE_PRINT_CSS = """<style type="text/css">
+@media print {
+  pre, pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
+  .jp-InputArea-editor pre { box-sizing: border-box; }
+  .jp-OutputArea-output table { font-size: 80%; }
+}
+</style>
+"""
+
+
+def _with_style(html: str, style: str, what: str) -> str:
+    """``html`` with ``style`` added at the end of its one ``<head>``; ``what`` names the template in the error."""
+    if html.count("</head>") != 1:
+        raise ValueError(f"nbconvert's {what} template changed: expected one </head> to add the series' style to.")
+    return html.replace("</head>", style + "</head>", 1)
+
+
 def page_html(notebook: Any) -> str:
     """``notebook`` as one HTML page (nbconvert's lab template) with its figures described.
+
+    Printed, long code and output lines wrap instead of being cut at the page's edge.
 
     Part of `make run` (the build folder); no notebook calls it.
     """
     from nbconvert import HTMLExporter
 
     html, _ = HTMLExporter().from_notebook_node(notebook)
-    return with_alt_text(html, notebook)
+    return _with_style(with_alt_text(html, notebook), _PAGE_PRINT_CSS, "page")
 
 
 def slides_html(notebook: Any, local_assets: bool = False) -> str:
@@ -362,10 +384,7 @@ def slides_html(notebook: Any, local_assets: bool = False) -> str:
     local = {"reveal_url_prefix": _REVEAL_FOLDER, "require_js_url": _REQUIRE_JS} if local_assets else {}
     exporter = SlidesExporter(reveal_width=str(SLIDE_WIDTH), reveal_height=str(SLIDE_HEIGHT), **local)
     html, _ = exporter.from_notebook_node(notebook)
-    html = with_alt_text(html, notebook)
-    if html.count("</head>") != 1:
-        raise ValueError("nbconvert's slide template changed: expected one </head> to add the slide style to.")
-    return html.replace("</head>", _SLIDE_CSS + "</head>", 1)
+    return _with_style(with_alt_text(html, notebook), _SLIDE_CSS, "slide")
 
 
 # --------------------------------------------------------------------------- slides without a network
