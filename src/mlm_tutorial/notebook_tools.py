@@ -355,7 +355,8 @@ def _with_style(html: str, style: str, what: str) -> str:
 def page_html(notebook: Any) -> str:
     """``notebook`` as one HTML page (nbconvert's lab template) with its figures described.
 
-    Printed, long code and output lines wrap instead of being cut at the page's edge.
+    Printed, long code and output lines wrap instead of being cut at the page's edge, and tables are
+    set at 80% (:data:`_PAGE_PRINT_CSS`).
 
     Part of `make run` (the build folder); no notebook calls it.
     """
