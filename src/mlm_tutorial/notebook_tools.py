@@ -105,6 +105,11 @@ class NotebookInfo:
 _TITLE = re.compile(r"^#\s+(.+)$", re.M)
 
 
+def _first_markdown_cell(notebook: Any) -> Any:
+    """The first markdown cell of ``notebook`` (its header: title, summary, estimated time), or None."""
+    return next((c for c in notebook.cells if c.cell_type == "markdown"), None)
+
+
 def notebook_info(path: Path, root: Path | None = None) -> NotebookInfo:
     """Title (``# ...``), one-line summary (first ``> ...`` line) and ``Estimated time:`` of a notebook.
 
@@ -112,7 +117,7 @@ def notebook_info(path: Path, root: Path | None = None) -> NotebookInfo:
     """
     root = root if root is not None else project_root()
     notebook = read_notebook(path)
-    first = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
+    first = _first_markdown_cell(notebook)
     if first is None:
         raise ValueError(f"{path.name} has no markdown cell; it must open with a title.")
     text = first.source
@@ -201,7 +206,7 @@ def sync_title(notebook: Any) -> bool:
 
     Part of `make notebooks` (``sync``); no notebook calls it.
     """
-    first = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
+    first = _first_markdown_cell(notebook)
     heading = _TITLE.search(first.source) if first is not None else None
     if heading is None:
         raise ValueError("the notebook's first markdown cell has no '# title' line to take its title from.")
@@ -698,7 +703,7 @@ def stamp_offline_run(notebook: Any, seconds: float, cores: int | None = None) -
     Returns whether the header changed; a notebook whose first markdown cell has no
     ``(offline run: ...)`` is left as it is.
     """
-    first = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
+    first = _first_markdown_cell(notebook)
     if first is None or not OFFLINE_RUN.search(first.source):
         return False
     stamped = OFFLINE_RUN.sub(f"({offline_run_text(seconds, cores)})", first.source, count=1)
@@ -753,7 +758,7 @@ def refresh_sources() -> int:
                 print(f"[{number}/{len(ordered)}] {path.name} second run FAILED, first kept: {failure}", flush=True)
                 failures += 1
                 continue
-            first = next(c for c in executed.cells if c.cell_type == "markdown")
+            first = _first_markdown_cell(executed)
             nbformat.write(tidy_notebook(executed), str(path))
             print(f"[{number}/{len(ordered)}] {path.name} run again to show its new time in its map "
                   f"{OFFLINE_RUN.search(first.source).group(0)}", flush=True)
