@@ -4,11 +4,14 @@
 tests and conftest.py; ``notebook_code(path)`` gives a notebook's code cells as plain Python. The security
 scan (test_security.py), the text-encoding scan (test_text_encoding.py), the docstring checks
 (test_docstrings.py) and the README checks (test_lecture_material.py) read the files through them.
-``output_text(output)`` is what a notebook output shows as plain text, for the tests that read outputs.
+``output_text(output)`` is what a notebook output shows as plain text, for the tests that read outputs;
+``heading_index(notebook, heading)`` finds a ``## `` section and ``CHECK_CALL`` an exercise checker's call, for
+the tests that read a notebook's exercises (test_lecture_material.py, test_student_copies.py).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,17 @@ def output_text(output: Any) -> str:
     if output.get("output_type") == "stream":
         return str(output.get("text", ""))
     return str(output.get("data", {}).get("text/plain", ""))
+
+
+CHECK_CALL = re.compile(r"\b(check_\w+)\(")
+"""A call of an exercise checker, ``check_...(``; group 1 is the checker's name."""
+
+
+def heading_index(notebook: Any, heading: str) -> int | None:
+    """Index of the first markdown cell with the line ``## <heading>``, or None when there is none."""
+    pattern = re.compile(rf"^##\s+{re.escape(heading)}\s*$", re.M)
+    return next((i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown" and pattern.search(c.source)),
+                None)
 
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -38,7 +38,7 @@ from mlm_tutorial.notebook_tools import (
     student_copy,
 )
 from mlm_tutorial.paths import project_root
-from project_code import output_text, package_files
+from project_code import CHECK_CALL, heading_index, output_text, package_files
 
 NOTEBOOKS = notebook_paths(project_root() / "notebooks")
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
@@ -60,12 +60,6 @@ def _code_cells(notebook: Any) -> list[Any]:
 
 def _is_section(cell: Any) -> bool:
     return cell.cell_type == "markdown" and cell.source.lstrip().startswith("## ")
-
-
-def _heading_index(notebook: Any, heading: str) -> int | None:
-    pattern = re.compile(rf"^##\s+{re.escape(heading)}\s*$", re.M)
-    return next((i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown" and pattern.search(c.source)),
-                None)
 
 
 # --------------------------------------------------------------------------- the checks
@@ -98,7 +92,7 @@ def header_problems(notebook: Any, number: str) -> list[str]:
 def structure_problems(notebook: Any) -> list[str]:
     """'## Summary', then '## Exercises' with solution cells after it whose checks pass."""
     problems = []
-    summary, exercises = _heading_index(notebook, "Summary"), _heading_index(notebook, "Exercises")
+    summary, exercises = heading_index(notebook, "Summary"), heading_index(notebook, "Exercises")
     if summary is None:
         problems.append("no '## Summary' markdown cell")
     if exercises is None:
@@ -277,7 +271,7 @@ _TEX_MATH = re.compile(r"\$\$?[^$\n]+\$\$?")
 
 def offline_math_problems(notebook: Any) -> list[str]:
     """No TeX math in the prose: the HTML pages and slides typeset it with MathJax from a CDN, so without a
-    network it would show as raw TeX. Plain text with Unicode (√, ·, ₁) reads the same everywhere."""
+    network it would show as raw TeX. Plain text with Unicode (√, ·) reads the same everywhere."""
     problems = []
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "markdown":
@@ -286,9 +280,6 @@ def offline_math_problems(notebook: Any) -> list[str]:
         if found:
             problems.append(f"markdown cell {index} has TeX math {found.group(0)!r}: write it in plain text")
     return problems
-
-
-_CHECK_CALL = re.compile(r"\b(check_\w+)\(")
 
 
 def exercise_problems(notebook: Any) -> list[str]:
@@ -300,14 +291,14 @@ def exercise_problems(notebook: Any) -> list[str]:
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code" or SOLUTION_TAG not in _tags(cell):
             continue
-        checkers = set(_CHECK_CALL.findall(cell.source))
+        checkers = set(CHECK_CALL.findall(cell.source))
         if not checkers:
             problems.append(f"solution cell {index} calls no check_... function")
         answer = notebook.cells[index - 1]
         if answer.cell_type != "code" or SOLUTION_TAG in _tags(answer):
             problems.append(f"solution cell {index} has no answer cell right before it")
             continue
-        missing = sorted(checkers - set(_CHECK_CALL.findall(answer.source)))
+        missing = sorted(checkers - set(CHECK_CALL.findall(answer.source)))
         if missing:
             problems.append(f"answer cell {index - 1} does not call {', '.join(missing)}: the student copy cannot check")
         if NOT_PASSED not in "".join(output_text(o) for o in answer.get("outputs", [])):

@@ -15,11 +15,10 @@ import pytest
 
 from mlm_tutorial.notebook_tools import execute, notebook_paths, read_notebook, student_copy
 from mlm_tutorial.paths import BUILD_ENV, project_root
-from project_code import output_text
+from project_code import CHECK_CALL, heading_index, output_text
 
 NOTEBOOKS = notebook_paths(project_root() / "notebooks")
 _VERDICT = re.compile(r"^(Exercise \d+\b[^\n]*?): (correct|not yet)$", re.M)
-_CHECK_CALL = re.compile(r"\bcheck_\w+\(")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -28,9 +27,9 @@ def test_student_copy_runs_to_the_end_and_every_exercise_says_not_yet(
 ) -> None:
     monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))  # the kernel inherits it: nothing lands in build/
     copy = student_copy(read_notebook(path))
-    start = next(i for i, cell in enumerate(copy.cells) if cell.cell_type == "markdown"
-                 and cell.source.lstrip().startswith("## Exercises"))
-    checks = sum(1 for cell in copy.cells[start:] if cell.cell_type == "code" and _CHECK_CALL.search(cell.source))
+    start = heading_index(copy, "Exercises")
+    assert start is not None, f"{path.name}: the student copy has no '## Exercises' section"
+    checks = sum(1 for cell in copy.cells[start:] if cell.cell_type == "code" and CHECK_CALL.search(cell.source))
     assert checks >= 1, f"{path.name}: the student copy has no exercise check"
     executed = execute(copy, cwd=path.parent, kernel_log=tmp_path / "kernel.log")  # raises if a cell fails
     verdicts = _VERDICT.findall("\n".join(output_text(output) for cell in executed.cells
