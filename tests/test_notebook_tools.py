@@ -379,16 +379,21 @@ def test_slides_html_refuses_a_template_it_cannot_style(monkeypatch: pytest.Monk
         slides_html(_lesson())
 
 
-def test_page_html_wraps_long_lines_when_printed_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_page_html_wraps_long_lines_when_printed_and_long_names_in_the_prose(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
     from nbconvert import HTMLExporter
 
     html = page_html(_lesson())
     head = html[:html.index("</head>")]
+    style = head[head.rindex("<style"):]
     printed = head[head.rindex("@media print {"):]
+    # on screen too: a code name longer than a phone's line breaks (inline code only, not code blocks)
+    assert ".jp-RenderedMarkdown :not(pre) > code { overflow-wrap: anywhere; }" in style[:style.index("@media")]
     assert "pre, pre code { white-space: pre-wrap; overflow-wrap: anywhere; }" in printed  # cut off at the edge before
     assert ".jp-InputArea-editor pre { box-sizing: border-box; }" in printed
     assert ".jp-OutputArea-output table { font-size: 80%; }" in printed  # a table of the series' width fits A4
-    assert printed.rstrip().endswith("}\n}\n</style>")  # all inside the print query: the screen is as before
+    assert printed.rstrip().endswith("}\n}\n</style>")  # the rest inside the print query: the screen is as before
     monkeypatch.setattr(HTMLExporter, "from_notebook_node", lambda self, nb, **kw: ("<html>no head</html>", {}))
     with pytest.raises(ValueError, match="page template changed: expected one </head>"):
         page_html(_lesson())

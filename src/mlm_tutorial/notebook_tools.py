@@ -340,7 +340,8 @@ def with_alt_text(html: str, notebook: Any) -> str:
 #: Page style for printing (and a browser's "Save as PDF"): code and output lines wrap at the page's
 #: edge, where nbconvert's style would cut them off, and tables are set a little smaller, so that a
 #: table of the series' width fits the page; on screen everything stays as nbconvert draws it.
-_PAGE_PRINT_CSS = """<style type="text/css">
+_PAGE_CSS = """<style type="text/css">
+.jp-RenderedMarkdown :not(pre) > code { overflow-wrap: anywhere; }
 @media print {
   pre, pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
   .jp-InputArea-editor pre { box-sizing: border-box; }
@@ -361,14 +362,15 @@ def page_html(notebook: Any) -> str:
     """``notebook`` as one HTML page (nbconvert's lab template) with its figures described.
 
     Printed, long code and output lines wrap instead of being cut at the page's edge, and tables are
-    set at 80% (:data:`_PAGE_PRINT_CSS`).
+    set at 80%; on a phone-wide screen a long code name in the prose breaks instead of running past the
+    edge (:data:`_PAGE_CSS`).
 
     Part of `make run` (the build folder); no notebook calls it.
     """
     from nbconvert import HTMLExporter
 
     html, _ = HTMLExporter().from_notebook_node(notebook)
-    return _with_style(with_alt_text(html, notebook), _PAGE_PRINT_CSS, "page")
+    return _with_style(with_alt_text(html, notebook), _PAGE_CSS, "page")
 
 
 def slides_html(notebook: Any, local_assets: bool = False) -> str:
