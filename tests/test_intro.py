@@ -23,6 +23,8 @@ from mlm_tutorial.intro import (  # noqa: E402
     plot_context,
     plot_guesses,
     series_map,
+    series_map_text,
+    show_series_map,
 )
 from mlm_tutorial.notebook_tools import notebook_info, notebook_paths  # noqa: E402
 from mlm_tutorial.paths import project_root  # noqa: E402
@@ -219,6 +221,61 @@ def test_series_map_needs_notebooks(tmp_path: Path) -> None:
         series_map(tmp_path / "elsewhere")
     with pytest.raises(TypeError, match="root"):
         series_map(42)  # type: ignore[arg-type]
+
+
+def _small_map() -> pd.DataFrame:
+    return pd.DataFrame([["00", "Intro", "Say what a masked language model predicts and from which context.", 20, ""],
+                         ["01", "Tokens", "Turn text into ids.", 25, "about 9 s on 2 CPU cores"]],
+                        columns=["#", "notebook", "what you will be able to do", "minutes", "offline run"])
+
+
+def test_series_map_text_gives_each_notebook_an_indented_entry() -> None:
+    assert series_map_text(_small_map(), width=40) == (
+        "00 · Intro\n"
+        "     20 minutes\n"
+        "     Say what a masked language model\n"
+        "     predicts and from which context.\n"
+        "\n"
+        "01 · Tokens\n"
+        "     25 minutes (offline run: about 9 s\n"
+        "     on 2 CPU cores)\n"
+        "     Turn text into ids."
+    )
+
+
+@pytest.mark.parametrize("width", [80, 50])
+def test_series_map_text_of_this_checkout_fits_the_width_and_keeps_every_word(width: int) -> None:
+    table = series_map()
+    text = series_map_text(table, width)
+    assert max(map(len, text.splitlines())) <= width
+    entries = text.split("\n\n")
+    assert len(entries) == len(table)
+    for entry, row in zip(entries, table.itertuples(index=False)):
+        assert entry.startswith(f"{row[0]} · ")
+        assert " ".join(entry.split()).endswith(" ".join(row[2].split()))  # wrapped at spaces, no word cut
+
+
+def test_series_map_text_and_show_refuse_other_tables() -> None:
+    with pytest.raises(TypeError, match="the table series_map\\(\\) returns"):
+        series_map_text(pd.DataFrame({"a": [1]}))
+    with pytest.raises(TypeError, match="the table series_map"):
+        show_series_map([1, 2])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="width must be an int of at least 30"):
+        series_map_text(_small_map(), width=10)
+
+
+def test_show_series_map_displays_html_and_the_plain_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import IPython.display
+
+    shown: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.append((objs, kw)))
+    table = _small_map()
+    show_series_map(table)
+    [((bundle,), options)] = shown
+    assert options == {"raw": True}
+    assert bundle["text/plain"] == series_map_text(table)
+    assert "<table" in bundle["text/html"] and "Turn text into ids." in bundle["text/html"]
+    assert "<th>0</th>" not in bundle["text/html"]  # no index column: "#" numbers the notebooks
 
 
 # --------------------------------------------------------------------------- with the bundled model

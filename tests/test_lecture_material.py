@@ -228,7 +228,8 @@ def pdf_page_problems(notebook: Any) -> list[str]:
     """A table's plain-text copy fits a page of a PDF export, where longer lines wrap at a space and scramble columns.
 
     The series' own tables are at most PDF_PAGE_COLUMNS characters wide. pandas splits a wide frame into blocks of
-    columns at its ``display.width`` (80 unless a notebook raises it), so no notebook raises it above the page."""
+    columns at its ``display.width`` (80 unless a notebook raises it), so no notebook raises it above the page; a
+    frame with one column wider than that (long sentences) needs a plain-text copy of its own."""
     problems = []
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code":
@@ -238,9 +239,10 @@ def pdf_page_problems(notebook: Any) -> list[str]:
         for output in cell.get("outputs", []):
             html = str(output.get("data", {}).get("text/html", ""))
             widest = max(map(len, output_text(output).splitlines()), default=0)
-            if "<table" in html and 'class="dataframe"' not in html and widest > PDF_PAGE_COLUMNS:
+            if "<table" in html and widest > PDF_PAGE_COLUMNS:
                 problems.append(f"cell {index} shows a table whose plain-text copy is {widest} characters wide: a PDF "
-                                f"page holds {PDF_PAGE_COLUMNS}, so cut it into blocks of columns")
+                                f"page holds {PDF_PAGE_COLUMNS}, so cut it into blocks of columns or wrap its long "
+                                "cells")
     return problems
 
 
@@ -586,8 +588,10 @@ def test_each_check_finds_the_problems_of_a_broken_notebook() -> None:
     assert plain_text_problems(nb) == [] and dark_theme_problems(nb) == [] and pdf_page_problems(nb) == []
     table.data["text/plain"] = "token " + "[MASK] " * 13
     assert pdf_page_problems(nb) == ["cell 2 shows a table whose plain-text copy is 97 characters wide: a PDF page "
-                                     "holds 80, so cut it into blocks of columns"]
+                                     "holds 80, so cut it into blocks of columns or wrap its long cells"]
     table.data["text/html"] = '<table border="1" class="dataframe"><tr><td>[MASK]</td></tr></table>'
+    assert len(pdf_page_problems(nb)) == 1  # a pandas frame too: one column of long sentences outgrows its blocks
+    table.data["text/plain"] = "token " + "[MASK] " * 10
     assert pdf_page_problems(nb) == []  # pandas' own blocks, kept within the page by the display.width rule
     nb.cells[2].source = 'pd.set_option("display.width", 120)\npd.options.display.width = 80'
     assert pdf_page_problems(nb) == ["cell 2 sets pandas' display.width to 120: keep it at most 80, so pandas cuts "

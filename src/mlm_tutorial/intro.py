@@ -167,6 +167,9 @@ def plot_guesses(tables: Mapping[str, pd.DataFrame]) -> Figure:
 
 # --------------------------------------------------------------------------- the series map
 
+#: The columns of :func:`series_map`'s table, in order.
+SERIES_MAP_COLUMNS = ["#", "notebook", "what you will be able to do", "minutes", "offline run"]
+
 
 def estimated_minutes(time_text: str) -> int:
     """The minutes in an ``Estimated time:`` text such as ``"35 minutes (offline run: about 25 s ...)"``.
@@ -215,4 +218,46 @@ def series_map(root: Path | None = None) -> pd.DataFrame:
         })
     if not rows:
         raise FileNotFoundError(f"{root / 'notebooks'} holds no NN_name.ipynb notebook.")
-    return pd.DataFrame(rows, columns=["#", "notebook", "what you will be able to do", "minutes", "offline run"])
+    return pd.DataFrame(rows, columns=SERIES_MAP_COLUMNS)
+
+
+def _check_series_map(table: Any) -> None:
+    columns = list(getattr(table, "columns", []))
+    if not hasattr(table, "itertuples") or columns != SERIES_MAP_COLUMNS:
+        raise TypeError(f"expected the table series_map() returns (columns {SERIES_MAP_COLUMNS}), got "
+                        f"{type(table).__name__} with columns {columns}.")
+
+
+def series_map_text(table: pd.DataFrame, width: int = 80) -> str:
+    """:func:`series_map`'s table as plain text no wider than ``width`` characters.
+
+    One entry per notebook: ``NN · title``, then, indented, its estimated time and the sentence of what it
+    teaches, wrapped at spaces. A table with the sentence as one column would be 200 characters wide, which
+    a PDF export (80 characters a line) and a terminal break in the middle of the columns. Used by
+    :func:`show_series_map` (notebook 00).
+    """
+    import textwrap
+
+    _check_series_map(table)
+    if isinstance(width, bool) or not isinstance(width, int) or width < 30:
+        raise ValueError(f"width must be an int of at least 30 (characters per line), got {width!r}.")
+    indent = " " * 5
+    wrap = textwrap.TextWrapper(width, subsequent_indent=indent, break_on_hyphens=False)
+    entries = []
+    for number, title, teaches, minutes, run in table.itertuples(index=False):
+        time = f"{minutes} minutes" + (f" (offline run: {run})" if run else "")
+        entries.append("\n".join([*wrap.wrap(f"{number} · {title}"), *wrap.wrap(indent + time),
+                                  *wrap.wrap(indent + str(teaches))]))
+    return "\n\n".join(entries)
+
+
+def show_series_map(table: pd.DataFrame) -> None:
+    """Display :func:`series_map`'s table: as an HTML table in Jupyter, and as :func:`series_map_text`
+    wherever only plain text is shown (a PDF export, a terminal, a text-only notebook viewer).
+
+    Introduced in notebook 00.
+    """
+    from IPython.display import display
+
+    _check_series_map(table)
+    display({"text/html": table.to_html(index=False), "text/plain": series_map_text(table)}, raw=True)
