@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -97,6 +98,19 @@ def test_profile_default_is_quick_and_env_selects(monkeypatch):
     monkeypatch.setenv(T.PROFILE_ENV, "huge")
     with pytest.raises(ValueError, match="huge.*MLM_TUTORIAL_PROFILE.*full"):
         T.get_profile()
+
+
+@pytest.mark.parametrize("width", [80, 50])
+def test_profile_description_has_one_entry_per_setting_within_the_width(width):
+    for profile in T.PROFILES.values():
+        lines = profile.describe(width).splitlines()
+        assert max(map(len, lines)) <= width
+        entries = [line for line in lines if not line.startswith(" " * 16)]  # the rest continue a long value
+        assert [entry.split()[0] for entry in entries] == list(dataclasses.asdict(profile))
+        text = " ".join(profile.describe(width).split())
+        assert f"expected_time {' '.join(profile.expected_time.split())}" in text  # wrapped at spaces only
+    with pytest.raises(ValueError, match="width must be an int of at least 32"):
+        T.PROFILES["quick"].describe(10)
 
 
 def test_profiles_keep_warmup_short():

@@ -74,10 +74,15 @@ class RunProfile:
     max_eval_chunks: int | None
     expected_time: str
 
-    def describe(self) -> str:
-        """One line per setting, for the notebook's parameter cell."""
-        rows = asdict(self)
-        return "\n".join(f"{key:<16}{value}" for key, value in rows.items())
+    def describe(self, width: int = 80) -> str:
+        """One line per setting, for the notebook's parameter cell; a value too long for ``width`` characters
+        (a PDF page's line) goes on under itself."""
+        import textwrap
+
+        if isinstance(width, bool) or not isinstance(width, int) or width < 32:
+            raise ValueError(f"width must be an int of at least 32 (characters per line), got {width!r}.")
+        wrap = textwrap.TextWrapper(width, subsequent_indent=" " * 16, break_long_words=False, break_on_hyphens=False)
+        return "\n".join(line for key, value in asdict(self).items() for line in wrap.wrap(f"{key:<16}{value}"))
 
 
 PROFILES: dict[str, RunProfile] = {
