@@ -259,5 +259,5 @@ def show_series_map(table: pd.DataFrame) -> None:
     """
     from IPython.display import display
 
-    _check_series_map(table)
-    display({"text/html": table.to_html(index=False), "text/plain": series_map_text(table)}, raw=True)
+    text = series_map_text(table)  # checks the table first
+    display({"text/html": table.to_html(index=False), "text/plain": text}, raw=True)

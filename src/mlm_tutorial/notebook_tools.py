@@ -337,9 +337,10 @@ def with_alt_text(html: str, notebook: Any) -> str:
     return _IMG_TAG.sub(described, html)
 
 
-#: Page style for printing (and a browser's "Save as PDF"): code and output lines wrap at the page's
-#: edge, where nbconvert's style would cut them off, and tables are set a little smaller, so that a
-#: table of the series' width fits the page; on screen everything stays as nbconvert draws it.
+#: Page style. Printed (and a browser's "Save as PDF"): code and output lines wrap at the page's edge,
+#: where nbconvert's style would cut them off, and tables are set a little smaller, so that a table of
+#: the series' width fits the page. On screen only a code name in the prose longer than the line (on a
+#: phone) breaks; everything else stays as nbconvert draws it.
 _PAGE_CSS = """<style type="text/css">
 .jp-RenderedMarkdown :not(pre) > code { overflow-wrap: anywhere; }
 @media print {
