@@ -109,8 +109,10 @@ def test_profile_description_has_one_entry_per_setting_within_the_width(width):
         assert [entry.split()[0] for entry in entries] == list(dataclasses.asdict(profile))
         text = " ".join(profile.describe(width).split())
         assert f"expected_time {' '.join(profile.expected_time.split())}" in text  # wrapped at spaces only
-    with pytest.raises(ValueError, match="width must be an int of at least 32"):
+    with pytest.raises(ValueError, match="width must be at least 32, got 10"):
         T.PROFILES["quick"].describe(10)
+    with pytest.raises(TypeError, match="width must be an int"):
+        T.PROFILES["quick"].describe(80.0)
 
 
 def test_profiles_keep_warmup_short():

@@ -79,9 +79,7 @@ class RunProfile:
         (a PDF page's line) goes on under itself."""
         import textwrap
 
-        if isinstance(width, bool) or not isinstance(width, int) or width < 32:
-            raise ValueError(f"width must be an int of at least 32 (characters per line), got {width!r}.")
-        wrap = textwrap.TextWrapper(width, subsequent_indent=" " * 16, break_long_words=False, break_on_hyphens=False)
+        wrap = textwrap.TextWrapper(_check_int("width", width, 32), subsequent_indent=" " * 16, break_long_words=False, break_on_hyphens=False)
         return "\n".join(line for key, value in asdict(self).items() for line in wrap.wrap(f"{key:<16}{value}"))
 
 
