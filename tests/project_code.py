@@ -4,9 +4,10 @@
 tests and conftest.py; ``notebook_code(path)`` gives a notebook's code cells as plain Python. The security
 scan (test_security.py), the text-encoding scan (test_text_encoding.py), the docstring checks
 (test_docstrings.py) and the README checks (test_lecture_material.py) read the files through them.
-``output_text(output)`` is what a notebook output shows as plain text, for the tests that read outputs;
-``heading_index(notebook, heading)`` finds a ``## `` section and ``CHECK_CALL`` an exercise checker's call, for
-the tests that read a notebook's exercises (test_lecture_material.py, test_student_copies.py).
+``output_text(output)`` and ``output_html(output)`` are what a notebook output shows as plain text and as
+HTML, for the tests that read outputs; ``heading_index(notebook, heading)`` finds a ``## `` section and
+``CHECK_CALL`` an exercise checker's call, for the tests that read a notebook's exercises
+(test_lecture_material.py, test_student_copies.py).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def output_text(output: Any) -> str:
     if output.get("output_type") == "stream":
         return str(output.get("text", ""))
     return str(output.get("data", {}).get("text/plain", ""))
+
+
+def output_html(output: Any) -> str:
+    """A cell output's ``text/html`` copy, or "" when it has none (a stream, a plain result)."""
+    return str(output.get("data", {}).get("text/html", ""))
 
 
 CHECK_CALL = re.compile(r"\b(check_\w+)\(")

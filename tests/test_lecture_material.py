@@ -38,7 +38,7 @@ from mlm_tutorial.notebook_tools import (
     student_copy,
 )
 from mlm_tutorial.paths import project_root
-from project_code import CHECK_CALL, heading_index, output_text, package_files
+from project_code import CHECK_CALL, heading_index, output_html, output_text, package_files
 
 NOTEBOOKS = notebook_paths(project_root() / "notebooks")
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
@@ -237,7 +237,7 @@ def pdf_page_problems(notebook: Any) -> list[str]:
                          "so pandas cuts wide tables into blocks that fit a page"
                          for width in _PANDAS_WIDTH.findall(cell.source) if int(width) > PDF_PAGE_COLUMNS]
         for output in cell.get("outputs", []):
-            html = str(output.get("data", {}).get("text/html", ""))
+            html = output_html(output)
             widest = max(map(len, output_text(output).splitlines()), default=0)
             if "<table" in html and widest > PDF_PAGE_COLUMNS:
                 problems.append(f"cell {index} shows a table whose plain-text copy is {widest} characters wide: a PDF "
@@ -259,7 +259,7 @@ def dark_theme_problems(notebook: Any) -> list[str]:
     problems = []
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
-            html = str(output.get("data", {}).get("text/html", ""))
+            html = output_html(output)
             styles = {style for style in _STYLE_ATTRIBUTE.findall(html)
                       if _SETS_BACKGROUND.search(style) and not _SETS_TEXT_COLOUR.search(style)}
             problems += [f"cell {index} sets {style!r} without a text colour: add '; color:black' (or another "

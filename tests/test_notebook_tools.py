@@ -393,7 +393,7 @@ def test_page_html_wraps_long_lines_when_printed_and_long_names_in_the_prose(
     assert "pre, pre code { white-space: pre-wrap; overflow-wrap: anywhere; }" in printed  # cut off at the edge before
     assert ".jp-InputArea-editor pre { box-sizing: border-box; }" in printed
     assert ".jp-OutputArea-output table { font-size: 80%; }" in printed  # a table of the series' width fits A4
-    assert printed.rstrip().endswith("}\n}\n</style>")  # the rest inside the print query: the screen is as before
+    assert printed.rstrip().endswith("}\n}\n</style>")  # the rest only in the print query
     monkeypatch.setattr(HTMLExporter, "from_notebook_node", lambda self, nb, **kw: ("<html>no head</html>", {}))
     with pytest.raises(ValueError, match="page template changed: expected one </head>"):
         page_html(_lesson())
