@@ -198,8 +198,7 @@ def check_padding_share(answer: Any, encoding: Any) -> Feedback:
     distances = [abs(wrong - expected) for wrong, scale, _ in mistakes if scale == 1.0 and wrong != expected]
     tolerance = min([SHARE_TOLERANCE] + [distance / 2 for distance in distances])
     if abs(value - expected) <= tolerance + 1e-12:
-        feedback.good(f"{expected:.4f} of the positions are padding")
-        return feedback.good("computed from the attention mask: 0 marks padding")
+        return feedback.good(f"{expected:.4f} of the positions are padding: the share where attention_mask is 0")
     if any(abs(value - round(expected, decimals)) <= 1e-9 for decimals in (1, 2)):
         return feedback.bad("that is the right share rounded too far; keep at least 3 decimals.")
     for wrong, scale, note in mistakes:
