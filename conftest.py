@@ -4,7 +4,9 @@
    (``HF_HUB_OFFLINE=1``, whatever the network), Keras 2 through tf-keras, quiet TensorFlow logs, and
    none of the variables that choose other data, models, a run profile or another checkout
    (``MLM_TUTORIAL_DATA``, ``_MODEL``, ``_ROBERTA``, ``_PROFILE``, ``_ROOT``): the tests check the
-   bundled assets. Notebook kernels started by nbval inherit this environment.
+   bundled assets. ``HF_HUB_CACHE`` names a folder that does not exist, so models a user has downloaded
+   before cannot change what the offline tests see. Notebook kernels started by nbval inherit this
+   environment.
 2. ``MLM_TUTORIAL_BUILD`` points at a pytest temporary folder for the whole session, so neither the
    tests nor the notebooks they run write into the checkout's ``build/`` (``data/`` is only read).
 3. nbval compares a cell's stderr stream outputs like any other output, so a TensorFlow C++ log line
@@ -26,6 +28,7 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+os.environ["HF_HUB_CACHE"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build", "no-hub-cache")
 
 from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV  # noqa: E402
 from mlm_tutorial.resources import CHOICE_ENVS  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlm_tutorial.setup import notebook_setup
@@ -63,6 +64,21 @@ def test_compare_fill_mask(model, tokenizer):
         E.compare_fill_mask(before, after.assign(sentence="x"))
     with pytest.raises(TypeError, match="after"):
         E.compare_fill_mask(before, [1, 2])
+    twice = pd.concat([before, before], ignore_index=True)
+    with pytest.raises(ValueError, match="holds a sentence twice"):
+        E.compare_fill_mask(twice, twice)  # the merge would have doubled every row
+    with pytest.raises(ValueError, match="different ranks .another top_k"):
+        E.compare_fill_mask(before, before[before["rank"] <= 2])
+
+
+def test_masked_lm_score_and_masked_sentences_refuse_bad_arguments(model, tokenizer):
+    rows = category_chunks(load_news_corpus("auto"), tokenizer, "test", chunk_size=32, max_chunks=2)["sport"]
+    masked, labels = E.fixed_masks(rows, tokenizer, seed=1)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=f"batch_size must be a positive int, got {bad!r}"):
+            E.masked_lm_score(model, masked, labels, batch_size=bad)
+    with pytest.raises(ValueError, match=r"one '<blank>' each"):
+        E.masked_sentences([], tokenizer, placeholder="<blank>")
 
 
 def test_perplexity_by_category_and_adaptation_table(model, tokenizer):

@@ -135,6 +135,20 @@ def test_batch_layout_finds_a_wrong_mask(tokenizer, batch):
         check_batch_layout(broken, tokenizer)
 
 
+def test_batch_layout_checks_cls_and_sep_in_a_row_with_padding_inside(tokenizer, batch):
+    ids = batch["input_ids"].numpy().copy()
+    mask = batch["attention_mask"].numpy().copy()
+    lengths = mask.sum(axis=1)
+    row = int(np.flatnonzero((lengths >= 4) & (lengths < mask.shape[1]))[0])  # [CLS] 2+ tokens [SEP], then padding
+    ids[row, 2], mask[row, 2] = tokenizer.pad_token_id, 0            # padding inside its text as well
+    layout = batch_layout({"input_ids": ids, "attention_mask": mask}, tokenizer)
+    assert not layout.padding_fills_rest and layout.mask_matches_padding
+    assert layout.starts_with_cls and layout.ends_with_sep, "the row still starts with [CLS] and ends its text with [SEP]"
+    ids[row, 0] = ids[row, 1]
+    layout = batch_layout({"input_ids": ids, "attention_mask": mask}, tokenizer)
+    assert not layout.starts_with_cls and any(f"row(s) [{row}]" in p and "classifier" in p for p in layout.problems)
+
+
 def test_batch_layout_finds_a_missing_classifier_and_separator(tokenizer, batch):
     ids = batch["input_ids"].numpy().copy()
     mask = batch["attention_mask"].numpy()

@@ -7,6 +7,9 @@ import math
 import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -87,6 +90,26 @@ def test_hub_status_unreachable_host_returns_false(monkeypatch: pytest.MonkeyPat
     assert hub_status(timeout=0.5) == (False, reason)
 
 
+def test_hub_status_probes_the_endpoints_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A mirror on a port of its own (here a listening socket on this machine): reachable there, and only there.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(resources, "_hub_cache", {})
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        assert hub_status(timeout=2.0) == (True, "127.0.0.1 is reachable")
+    finally:
+        server.close()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")  # the answer is remembered per address
+    assert hub_status(timeout=2.0)[0] is True
+    monkeypatch.setattr(resources, "_hub_cache", {})
+    reachable, reason = hub_status(timeout=2.0)  # the port is closed now
+    assert reachable is False and reason.startswith("127.0.0.1 cannot be reached")
+
+
 class _Connection:
     def close(self) -> None:
         pass
@@ -164,6 +187,24 @@ def test_resolve_env_override_to_missing_folder(monkeypatch: pytest.MonkeyPatch,
         _resolve_model("auto")
 
 
+def test_an_override_of_auto_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resources, "hub_status", lambda timeout=3.0: (False, "HF_HUB_OFFLINE is set"))
+    for value in ("auto", " auto "):
+        monkeypatch.setenv(MODEL_ENV, value)
+        choice = _resolve_model("auto")  # once called itself for ever
+        assert choice.is_local and choice.reason.startswith("'auto' and HF_HUB_OFFLINE is set")
+
+
+def test_a_bad_override_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "gone"))
+    with pytest.raises(FileNotFoundError, match=rf"{MODEL_ENV} is set to .*gone.*does not exist.*unset {MODEL_ENV}"):
+        _resolve_model("auto")
+    monkeypatch.setattr(resources, "hub_status", lambda timeout=3.0: (False, "HF_HUB_OFFLINE is set"))
+    monkeypatch.setenv(MODEL_ENV, "someone/some-model")
+    with pytest.raises(OSError, match=rf"{MODEL_ENV} is set to 'someone/some-model'.*offline"):
+        _resolve_model("auto")
+
+
 def test_resolve_local_folder(tmp_path: Path) -> None:
     for name in (str(tmp_path), tmp_path):  # str and PathLike
         choice = _resolve_model(name)
@@ -192,6 +233,42 @@ def test_resolve_hub_id_offline(name: str) -> None:
     assert "bundled assets" in message
     assert str(bundled_model_dir()) in message
     assert "HF_HUB_OFFLINE" in message
+    assert "no copy of it in the Hugging Face cache" in message
+
+
+def _fake_hub_cache(cache: Path, repo_id: str) -> Path:
+    """A Hugging Face cache holding the bundled BERT model as if ``repo_id`` had been downloaded."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision, encoding="utf-8")
+    shutil.copytree(bundled_model_dir("bert"), repo / "snapshots" / revision)
+    return cache
+
+
+def test_an_offline_hub_id_in_the_cache_is_let_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(_fake_hub_cache(tmp_path, "someone/mini-news")))
+    assert resources.in_hub_cache("someone/mini-news") and not resources.in_hub_cache("someone/other")
+    choice = _resolve_model("someone/mini-news")
+    assert (choice.is_local, choice.location) == (False, "someone/mini-news")
+    assert choice.reason == "HF_HUB_OFFLINE is set, but a download of it is in the Hugging Face cache"
+    with pytest.raises(OSError, match="offline"):  # a corpus is not looked up in the model cache
+        load_news_corpus("someone/mini-news")
+
+
+def test_an_offline_hub_id_in_the_cache_loads(tmp_path: Path) -> None:
+    cache = _fake_hub_cache(tmp_path / "cache", "someone/mini-news")
+    script = ("from mlm_tutorial.resources import load_mlm_model, load_tokenizer\n"
+              "tokenizer = load_tokenizer('someone/mini-news')\n"
+              "model = load_mlm_model('someone/mini-news')\n"
+              "print('loaded', len(tokenizer), model.config.vocab_size, tokenizer.mask_token_id)\n")
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "loaded 3000 3000 103" in done.stdout
+    assert "but a download of it is in the Hugging Face cache" in done.stdout
 
 
 def test_resolve_hub_id_online(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -275,6 +352,12 @@ def test_load_news_corpus_labels_must_be_the_five_categories(tmp_path: Path, lab
     folder = _write_corpus(tmp_path, f"text,label\nsome words,{label}\nmore words,0\n")
     with pytest.raises(ValueError, match=re.escape(words)):
         load_news_corpus(str(folder))
+
+
+def test_labels_with_their_own_names_need_integers_only() -> None:
+    frame = pd.DataFrame({"text": ["a", "b"], "label": ["x", 0], "label_text": ["science", "tech"]})
+    with pytest.raises(ValueError, match=r"column 'label' must hold integers, found 'x'"):
+        clean_corpus_frame(frame, "own.csv")
 
 
 def test_clean_corpus_frame_takes_own_labels_when_they_are_named() -> None:

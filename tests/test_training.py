@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -160,6 +161,10 @@ def test_category_chunks_all_five(corpus, tokenizer):
     assert all(r.shape == (3, 64) for r in rows.values())
     with pytest.raises(ValueError, match="split"):
         T.category_chunks(corpus, tokenizer, "validation")
+    # Only a category too short for one chunk is left out; other problems are reported as they are.
+    limit = tokenizer.model_max_length
+    with pytest.raises(ValueError, match=f"chunk_size {limit + 1} is above the tokenizer's model_max_length {limit}"):
+        T.category_chunks(corpus, tokenizer, "test", chunk_size=limit + 1)
 
 
 def test_steps_per_epoch_validates():
@@ -668,8 +673,10 @@ def test_interrupted_training_cell_resumes_after_restore(tmp_path, tokenizer, bu
     assert int(optimizer.iterations.numpy()) == 3 and keeper.latest_step() == 2
 
     with pytest.raises(RuntimeError, match="at step 3, but restore.. said to start at step 0.*run the cell with "
-                                           "restore.. again"):
+                                           "restore.. again") as caught:
         _notebook_fit(trainer, keeper, plan, rows, tokenizer, start)
+    # Starting over after an interruption needs the unfinished run's checkpoints gone; the message names them.
+    assert f"to train from the start, delete {keeper.folder} (or restore() resumes" in str(caught.value)
     start = keeper.restore()
     assert start == 2 and int(optimizer.iterations.numpy()) == 2
     _notebook_fit(trainer, keeper, plan, rows, tokenizer, start)
@@ -742,6 +749,25 @@ def test_save_model_is_atomic(tmp_path, bert, tokenizer, monkeypatch):
         T.save_model(bert, tokenizer, tmp_path / "never")
     assert not (tmp_path / "never").exists()
     assert not list(tmp_path.glob(".never*"))
+
+
+def test_save_model_is_readable_like_its_folder_and_clears_what_a_crash_left(tmp_path, bert, tokenizer):
+    parent = tmp_path / "models"
+    parent.mkdir()
+    parent.chmod(0o755)
+    target = T.save_model(bert, tokenizer, parent / "adapted")
+    assert target.stat().st_mode & 0o777 == 0o755, "a saved model must be as readable as the folder it is saved in"
+    # A save interrupted between moving the old model aside and renaming the new one leaves both around it.
+    leftovers = [parent / ".adapted.1a2b3c4d.old", parent / ".adapted.5e6f7a8b.partial"]
+    for path in leftovers:
+        path.mkdir()
+    T.save_model(bert, tokenizer, target)
+    assert sorted(p.name for p in parent.iterdir()) == ["adapted"]
+    # Without a model in place, the one moved aside may be the only complete copy: it stays.
+    shutil.rmtree(target)
+    leftovers[0].mkdir()
+    T.save_model(bert, tokenizer, target)
+    assert leftovers[0].is_dir() and (target / "config.json").is_file()
 
 
 def test_save_model_validates(tmp_path, bert, tokenizer):

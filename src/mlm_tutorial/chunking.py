@@ -13,6 +13,10 @@ from typing import Any
 import numpy as np
 
 
+class TooLittleText(ValueError):
+    """Raised by :func:`chunk_texts` when the texts hold fewer tokens than one chunk (notebook 04 skips such a category)."""
+
+
 def chunk_texts(texts: Sequence[str] | Iterable[str], tokenizer: Any, chunk_size: int = 128) -> np.ndarray:
     """Tokenize ``texts``, join them end to end and cut the stream into rows of ``chunk_size`` ids.
 
@@ -45,12 +49,12 @@ def chunk_texts(texts: Sequence[str] | Iterable[str], tokenizer: Any, chunk_size
     start, end = tokenizer.cls_token_id, tokenizer.sep_token_id
     if start is None or end is None:
         raise ValueError("the tokenizer needs a classifier and a separator token to build chunks.")
-    pieces = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    pieces = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     stream = np.fromiter((i for ids in pieces for i in (*ids, end)), dtype=np.int64)
     body = chunk_size - 2
     rows = len(stream) // body
     if rows == 0:
-        raise ValueError(
+        raise TooLittleText(
             f"the texts hold {len(stream)} tokens, fewer than one chunk of {chunk_size}. "
             "Pass more text or a smaller chunk_size."
         )

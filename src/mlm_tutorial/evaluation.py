@@ -50,6 +50,8 @@ def masked_lm_score(model: Any, masked_ids: Any, labels: Any, batch_size: int = 
     """
     import tensorflow as tf
 
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     masked_ids, labels = np.asarray(masked_ids), np.asarray(labels)
     if masked_ids.shape != labels.shape or masked_ids.ndim != 2:
         raise ValueError(f"masked_ids and labels must be 2-D arrays of one shape, got {masked_ids.shape} and {labels.shape}.")
@@ -131,7 +133,7 @@ def masked_sentences(templates: Any, tokenizer: Any, placeholder: str = "{mask}"
     if isinstance(templates, str):
         templates = [templates]
     if not isinstance(templates, (list, tuple)) or not templates:
-        raise ValueError("templates must be a non-empty list of sentences with one '{mask}' each.")
+        raise ValueError(f"templates must be a non-empty list of sentences with one {placeholder!r} each.")
     mask = getattr(tokenizer, "mask_token", None)
     if not mask:
         raise ValueError(
@@ -190,7 +192,12 @@ def compare_fill_mask(before: Any, after: Any) -> Any:
             raise TypeError(f"{name} must be a table from fill_mask_predictions(), got {type(table).__name__}.")
     if list(before["sentence"].unique()) != list(after["sentence"].unique()):
         raise ValueError("before and after were made from different sentences; use the same list for both.")
-    merged = before.merge(after, on=["sentence", "rank"], suffixes=("_before", "_after"))
+    for name, table in (("before", before), ("after", after)):
+        if table.duplicated(["sentence", "rank"]).any():
+            raise ValueError(f"{name} holds a sentence twice; make the tables from a list without repeats.")
+    if sorted(before["rank"].unique()) != sorted(after["rank"].unique()):
+        raise ValueError("before and after hold different ranks (another top_k?); make both with the same top_k.")
+    merged = before.merge(after, on=["sentence", "rank"], suffixes=("_before", "_after"), validate="one_to_one")
     merged = merged.rename(columns={"token_before": "before", "score_before": "p_before",
                                     "token_after": "after", "score_after": "p_after"})
     return merged[["sentence", "rank", "before", "p_before", "after", "p_after"]]

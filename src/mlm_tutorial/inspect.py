@@ -83,7 +83,7 @@ def special_positions(input_ids: Any, tokenizer: Any) -> np.ndarray:
 def token_table(encoding: Any, tokenizer: Any, row: int = 0) -> "pd.DataFrame":
     """One row of an encoding, position by position.
 
-    Columns: ``position``, ``token``, ``id``, ``attention`` and, when the encoding has them,
+    Columns: ``position``, ``token``, ``id``, then, when the encoding has them, ``attention`` and
     ``token_type``; ``special`` says whether the id is one of the tokenizer's special ids.
     ``encoding`` is what the tokenizer returned, for a batch (2-D) or one text (1-D).
     Introduced in notebook 02.
@@ -166,8 +166,7 @@ def _row_problems(ids: np.ndarray, real: np.ndarray, tokenizer: Any, side: str) 
             expected[:count] = True
         if not np.array_equal(keep, expected):
             found["pad"].append(index)
-            continue
-        text = row[keep]
+        text = row[keep]  # the non-padding ids in order, wherever the padding stands
         if count == 0 or text[0] != tokenizer.cls_token_id:
             found["cls"].append(index)
         if count == 0 or text[-1] != tokenizer.sep_token_id:
@@ -215,8 +214,8 @@ def batch_layout(encoding: Any, tokenizer: Any) -> BatchLayout:
         length=int(ids.shape[1]),
         text_lengths=real.sum(axis=1),
         padding_tokens=int((~real).sum()),
-        starts_with_cls=not found["cls"] and not found["pad"],
-        ends_with_sep=not found["sep"] and not found["pad"],
+        starts_with_cls=not found["cls"],
+        ends_with_sep=not found["sep"],
         padding_fills_rest=not found["pad"],
         mask_matches_padding=matches,
         problems=problems,

@@ -274,7 +274,8 @@ def mask_tokens(
 
     Raises ``ValueError`` for ``mlm_probability`` outside (0, 1), an unknown ``strategy``, a
     tokenizer without a mask token and ids outside the vocabulary; ``TypeError`` for non-integer
-    ids and arguments of the wrong type.
+    ids and arguments of the wrong type. Inside ``tf.function`` or ``tf.data`` the ids are only known
+    when the graph runs, so ids outside the vocabulary raise ``tf.errors.InvalidArgumentError`` then.
     """
     import tensorflow as tf
 

@@ -33,7 +33,8 @@ FAMILIES = ("bert", "roberta")
 #: ``SetFit/bbc-news`` label ids.
 LABELS: dict[int, str] = {0: "tech", 1: "business", 2: "sport", 3: "entertainment", 4: "politics"}
 
-WEIGHT_FILES = ("tf_model.h5", "model.safetensors", "tf_model.safetensors")
+#: The weight files ``TFAutoModelForMaskedLM.from_pretrained`` reads from a folder (a ``.index.json`` when sharded).
+WEIGHT_FILES = ("tf_model.h5", "tf_model.h5.index.json", "model.safetensors", "model.safetensors.index.json")
 
 _hub_cache: dict[tuple[str, str], tuple[bool, str]] = {}
 
@@ -59,7 +60,8 @@ def bundled_model_dir(family: str = "bert") -> Path:
 def bundled_tokenizer_dir(family: str = "bert") -> Path:
     """The bundled tokenizer of a family: WordPiece (``bert``) or byte-level BPE (``roberta``).
 
-    The loaders' offline default (notebook 00 on).
+    What ``make assets`` trains; the loaders use the copy saved beside each bundled model
+    (:func:`bundled_model_dir`), so a model and its tokenizer always come from one folder.
     """
     _check_family(family)
     name = "bert-wordpiece-news" if family == "bert" else "roberta-bpe-news"
@@ -79,22 +81,27 @@ def hub_status(timeout: float = 3.0) -> tuple[bool, str]:
     """Can the Hugging Face Hub be reached? Returns ``(reachable, reason)``.
 
     Never hangs: ``HF_HUB_OFFLINE`` answers at once, otherwise one TCP connection to the Hub's
-    host is tried for at most ``timeout`` seconds (name resolution included). The answer is
-    remembered for the rest of the process.
+    host (``HF_ENDPOINT``'s host and port, a mirror's too) is tried for at most ``timeout`` seconds
+    (name resolution included). The answer is remembered for the rest of the process.
 
     Used by every loader of :mod:`mlm_tutorial.resources` (notebook 00 on).
     """
     if _truthy(os.environ.get("HF_HUB_OFFLINE")):
         return False, "HF_HUB_OFFLINE is set"
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    key = (host, os.environ.get("HF_HUB_OFFLINE", ""))
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = endpoint.hostname or "huggingface.co"
+    try:
+        port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    except ValueError:  # a port that is no number: let the Hub client report the address
+        port = 443
+    key = (f"{host}:{port}", os.environ.get("HF_HUB_OFFLINE", ""))
     if key in _hub_cache:
         return _hub_cache[key]
     outcome: dict[str, Any] = {}
 
     def probe() -> None:
         try:
-            socket.create_connection((host, 443), timeout=timeout).close()
+            socket.create_connection((host, port), timeout=timeout).close()
             outcome["ok"] = True
         except OSError as error:
             outcome["error"] = error
@@ -144,9 +151,13 @@ def resolve(kind: str, name: str, env_var: str, hub_id: str, bundled: Path) -> C
     if not name.strip():
         raise ValueError(f"{kind} name is empty. Use 'auto', a Hub id such as {hub_id!r}, or a folder path.")
     if name == "auto":
-        override = os.environ.get(env_var)
-        if override:
-            choice = resolve(kind, override, env_var, hub_id, bundled)
+        override = os.environ.get(env_var, "").strip()
+        if override and override != "auto":
+            try:
+                choice = resolve(kind, override, env_var, hub_id, bundled)
+            except (OSError, ValueError) as error:
+                raise type(error)(f"{env_var} is set to {override!r}: {error} To use 'auto' instead, unset "
+                                  f"{env_var}.") from None
             return Choice(kind, choice.location, choice.is_local, f"{env_var} is set")
         reachable, why = hub_status()
         if reachable:
@@ -164,12 +175,29 @@ def resolve(kind: str, name: str, env_var: str, hub_id: str, bundled: Path) -> C
         )
     reachable, why = hub_status()
     if not reachable:
+        if kind in ("model", "tokenizer") and in_hub_cache(name):
+            return Choice(kind, name, False, f"{why}, but a download of it is in the Hugging Face cache")
+        cached = " and has no copy of it in the Hugging Face cache" if kind in ("model", "tokenizer") else ""
         raise OSError(
-            f"{kind} {name!r} is not a local folder, and this machine is offline ({why}), so it "
+            f"{kind} {name!r} is not a local folder, and this machine is offline ({why}){cached}, so it "
             f"cannot come from the Hugging Face Hub. Use 'auto' for the bundled assets ({bundled}), "
             "pass a local folder, or connect to the network and unset HF_HUB_OFFLINE."
         )
     return Choice(kind, name, False, why)
+
+
+def in_hub_cache(repo_id: str) -> bool:
+    """Whether the local Hugging Face cache holds a download of the model repository ``repo_id``.
+
+    transformers loads such a copy without a network, so :func:`resolve` lets an explicit Hub id
+    through when the machine is offline and the cache has it. Used by every model and tokenizer
+    loader of :mod:`mlm_tutorial.resources` (notebook 00 on).
+    """
+    from huggingface_hub import constants
+
+    snapshots = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any((snapshot / name).is_file() for snapshot in snapshots.iterdir()
+                                      for name in ("config.json", "tokenizer_config.json"))
 
 
 # --------------------------------------------------------------------------- corpus
@@ -229,7 +257,8 @@ def clean_corpus_frame(frame: "Any", origin: str) -> "Any":
     whole = labels.notna() & labels.eq(labels.round())
     if not whole.all():
         bad = frame.loc[~whole, "label"].tolist()[0]  # a plain Python value, printed as the file shows it
-        raise ValueError(f"{origin}: column 'label' must hold integers 0-4, found {bad!r}.")
+        expected = "integers" if "label_text" in columns else "integers 0-4"
+        raise ValueError(f"{origin}: column 'label' must hold {expected}, found {bad!r}.")
     frame["label"] = labels.astype("int64")
     if "label_text" not in columns:
         unnamed = ~frame["label"].isin(list(LABELS))

@@ -239,7 +239,7 @@ def category_chunks(corpus: Any, tokenizer: Any, split: str = "test", chunk_size
 
     Introduced in notebook 04.
     """
-    from mlm_tutorial.chunking import chunk_texts
+    from mlm_tutorial.chunking import TooLittleText, chunk_texts
 
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
@@ -253,7 +253,7 @@ def category_chunks(corpus: Any, tokenizer: Any, split: str = "test", chunk_size
             continue
         try:
             rows = chunk_texts(texts, tokenizer, chunk_size)
-        except ValueError:
+        except TooLittleText:
             continue
         result[name] = rows[:max_chunks] if max_chunks else rows
     if not result:
@@ -1093,7 +1093,8 @@ class CheckpointKeeper:
                 f"the optimizer is at step {step}, but restore() said to start at step {self.start_step}: training "
                 "has run since then (this cell ran before, or was interrupted). To continue an interrupted run from "
                 "its last checkpoint, run the cell with restore() again, then this one; to train from the start, "
-                "run the cells again from the one that loads the model.")
+                f"delete {self.folder} (or restore() resumes its last checkpoint), then run the cells again from the "
+                "one that loads the model.")
 
     def save(self) -> str:
         """Write a checkpoint now, numbered by the optimizer's step."""
@@ -1215,9 +1216,13 @@ def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Pa
     if target.exists() and not target.is_dir():
         raise ValueError(f"folder {target} is an existing file. Pass a folder path.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.*.partial"):
-        shutil.rmtree(stale, ignore_errors=True)
+    stale = list(target.parent.glob(f".{target.name}.*.partial"))
+    if target.is_dir():  # an interrupted save left the model it replaced aside; it is complete in target now
+        stale += target.parent.glob(f".{target.name}.*.old")
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    os.chmod(staging, target.parent.stat().st_mode & 0o777)  # mkdtemp's 0700 would hide the model from others
     try:
         model.save_pretrained(str(staging))
         tokenizer.save_pretrained(str(staging))
