@@ -306,6 +306,11 @@ def test_write_results_goes_to_the_build_folder(tmp_path, monkeypatch):
     assert not list(path.parent.glob("*.tmp"))
     with pytest.raises(TypeError, match="dict"):
         B.write_results([1, 2])
+    from mlm_tutorial.paths import data_dir
+
+    with pytest.raises(ValueError, match="results file .* is inside data/, which the series never writes to"):
+        B.write_results({"a": 1}, data_dir() / "runs" / "bench.json")
+    assert not (data_dir() / "runs").exists()
 
 
 def test_settings_validate():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,31 @@ def test_build_dir_create_false_does_not_create(monkeypatch: pytest.MonkeyPatch,
 def test_build_dir_defaults_to_root_build(monkeypatch: pytest.MonkeyPatch, no_root_override: None) -> None:
     monkeypatch.delenv(BUILD_ENV)
     assert build_dir(create=False) == project_root() / "build"
+
+
+def test_a_relative_build_dir_counts_from_the_checkout(monkeypatch: pytest.MonkeyPatch, no_root_override: None,
+                                                      tmp_path: Path) -> None:
+    monkeypatch.setenv(BUILD_ENV, "out-of-tests")
+    monkeypatch.chdir(tmp_path)  # a kernel runs in notebooks/, make in the checkout: both must get one folder
+    assert build_dir(create=False) == project_root() / "out-of-tests"
+    assert not (project_root() / "out-of-tests").exists()
+
+
+@pytest.mark.parametrize("value, words", [(".", "holds data/"), ("notebooks/out", "inside notebooks/"),
+                                          ("data", "inside data/")])
+def test_build_dir_refuses_the_source_folders(monkeypatch: pytest.MonkeyPatch, no_root_override: None,
+                                              value: str, words: str) -> None:
+    monkeypatch.setenv(BUILD_ENV, value)
+    with pytest.raises(ValueError, match=re.escape(words)):
+        build_dir(create=False)
+    assert not (project_root() / "notebooks" / "out").exists()
+
+
+def test_metrics_and_results_are_never_written_into_the_sources(no_root_override: None) -> None:
+    for folder in (data_dir(), project_root() / "notebooks"):
+        with pytest.raises(ValueError, match=f"inside {folder.name}/, which the series never writes to"):
+            record_metrics("nb04", {"x": 1}, path=folder / "metrics.json")
+        assert not (folder / "metrics.json").exists()
 
 
 def test_record_metrics_writes_below_build_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -951,11 +951,12 @@ def write_results(results: Mapping[str, Any], path: str | os.PathLike[str] | Non
 
     Part of `make bench`; no notebook calls it.
     """
-    from mlm_tutorial.paths import build_dir, write_text_atomic
+    from mlm_tutorial.paths import build_dir, refuse_source_tree, write_text_atomic
 
     if not isinstance(results, Mapping):
         raise TypeError(f"results must be a dict from run_benchmarks(), got {type(results).__name__}.")
     target = Path(path) if path is not None else build_dir() / "bench.json"
+    refuse_source_tree(target, "results file")  # before a folder for it is made
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"
     return write_text_atomic(target, text)

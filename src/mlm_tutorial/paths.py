@@ -81,15 +81,51 @@ def build_dir(create: bool = True) -> Path:
     """The output folder: ``MLM_TUTORIAL_BUILD`` if set, else ``<root>/build``.
 
     Everything the notebooks write (checkpoints, saved models, metrics) goes below it, so the
-    source notebooks and ``data/`` are never touched.
+    source notebooks and ``data/`` are never touched. A relative ``MLM_TUTORIAL_BUILD`` counts from
+    the checkout's root, so ``make run`` and the notebooks' kernels (which run in ``notebooks/``)
+    agree on one folder. Raises ``ValueError`` for a folder inside ``data/`` or ``notebooks/``, or
+    one that holds them.
 
     Introduced in notebook 04.
     """
     env = os.environ.get(BUILD_ENV)
     path = Path(env).expanduser() if env else project_root() / "build"
+    if not path.is_absolute():
+        path = project_root() / path
+    path = path.resolve()
+    refuse_source_tree(path, f"the output folder ({BUILD_ENV})")
+    for source in _source_trees():
+        if _is_inside(source, path):
+            raise ValueError(f"the output folder ({BUILD_ENV}) {path} holds {source.name}/, whose files a run would "
+                             "overwrite. Choose a folder of its own, such as build/ in the checkout.")
     if create:
         path.mkdir(parents=True, exist_ok=True)
-    return path.resolve()
+    return path
+
+
+def _source_trees() -> tuple[Path, Path]:
+    return data_dir().resolve(), (project_root() / "notebooks").resolve()
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def refuse_source_tree(target: Path, what: str) -> None:
+    """Raise ``ValueError`` when ``target`` lies inside ``data/`` or ``notebooks/``: the series only reads them.
+
+    Used by :func:`build_dir`, :func:`write_text_atomic` and notebook 04's ``save_model`` and
+    ``CheckpointKeeper``.
+    """
+    target = Path(target).expanduser().resolve()
+    for source in _source_trees():
+        if _is_inside(target, source):
+            raise ValueError(f"{what} {target} is inside {source.name}/, which the series never writes to. "
+                             "Save below mlm_tutorial.paths.build_dir() instead.")
 
 
 def record_metrics(section: str, values: dict[str, Any], path: Path | None = None) -> Path:
@@ -127,6 +163,7 @@ def write_text_atomic(target: Path, text: str) -> Path:
     """
     import uuid
 
+    refuse_source_tree(target, "file")
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as stream:  # "x": a fresh file, with the usual permissions

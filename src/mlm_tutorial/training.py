@@ -37,7 +37,7 @@ import numpy as np
 
 from mlm_tutorial.masking import IGNORE_INDEX, STRATEGIES
 from mlm_tutorial.resources import LABELS
-from mlm_tutorial.paths import data_dir
+from mlm_tutorial.paths import refuse_source_tree
 
 PROFILE_ENV = "MLM_TUTORIAL_PROFILE"
 
@@ -1001,7 +1001,7 @@ class CheckpointKeeper:
         if not isinstance(folder, (str, os.PathLike)):
             raise TypeError(f"folder must be a path, got {type(folder).__name__}.")
         self.folder = Path(folder)
-        _refuse_source_tree(self.folder.expanduser().resolve(), "checkpoint folder")
+        refuse_source_tree(self.folder, "checkpoint folder")
         if self.folder.exists() and not self.folder.is_dir():
             raise ValueError(f"checkpoint folder {self.folder} is a file. Pass a folder path.")
         self.total_steps = _check_int("total_steps", total_steps, 1)
@@ -1178,22 +1178,6 @@ def fit_mlm(trainer: Any, plan: TrainPlan, train_rows: Any, tokenizer: Any, vali
 # --------------------------------------------------------------------------- saving
 
 
-def _refuse_source_tree(target: Path, what: str) -> None:
-    """Refuse to write below ``data/`` or ``notebooks/``: the series only ever reads them."""
-    for source in (data_dir().resolve(), (data_dir().parent / "notebooks").resolve()):
-        if _is_inside(target, source):
-            raise ValueError(f"{what} {target} is inside {source.name}/, which the series never writes to. "
-                             "Save below mlm_tutorial.paths.build_dir() instead.")
-
-
-def _is_inside(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-        return True
-    except ValueError:
-        return False
-
-
 def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Path:
     """Save ``model`` and ``tokenizer`` to ``folder`` so that a crash never leaves half a model there.
 
@@ -1212,7 +1196,7 @@ def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Pa
     if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder).strip():
         raise TypeError(f"folder must be a non-empty path, got {folder!r}.")
     target = Path(folder).expanduser().resolve()
-    _refuse_source_tree(target, "folder")
+    refuse_source_tree(target, "folder")
     if target.exists() and not target.is_dir():
         raise ValueError(f"folder {target} is an existing file. Pass a folder path.")
     target.parent.mkdir(parents=True, exist_ok=True)
