@@ -164,3 +164,12 @@ def test_missing_answer_says_where_the_answer_goes() -> None:
     given = Feedback("Exercise 9")
     assert not missing_answer(given, 0)  # 0 is an answer, not a missing one
     assert given.passed and str(given) == "Exercise 9: correct"
+
+
+def test_as_pair_reads_a_two_value_array_or_tensor_as_a_tuple():
+    import tensorflow as tf
+
+    assert fb.as_pair(np.array([936, 94])) == (936, 94)
+    assert fb.as_pair(tf.constant([1.5, 2.0])) == (1.5, 2.0)
+    for unchanged in ([936, 94], (936, 94), np.array([1, 2, 3]), np.zeros((2, 2)), "ab", None, 7):
+        assert fb.as_pair(unchanged) is unchanged

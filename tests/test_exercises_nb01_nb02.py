@@ -138,6 +138,7 @@ def test_nb01_ex2_solution_passes():
     import tensorflow as tf
 
     assert check_max_length_choice(tf.constant(solution), COUNTS, CANDIDATES).passed
+    assert check_max_length_choice(float(solution), COUNTS, CANDIDATES).passed  # 192.0 names the same candidate
     assert "padding" in _notes(feedback)
 
 
@@ -148,7 +149,7 @@ def test_nb01_ex2_solution_passes():
         (256, "shorter candidate"),
         (100, "not one of the candidates"),
         ("192", "one int"),
-        (192.0, "one int"),
+        (192.5, "one int"),
         (None, "one int"),
     ],
 )
@@ -272,6 +273,7 @@ def test_nb01_ex3_wrong_answers_are_explained(tokenizer):
         (1 - share, "real tokens"),
         (100 * share, "percentage"),
         (round(100 * share, 1), "percentage"),
+        (round(100 * share), "percentage"),
         (int((mask == 0).sum()), "number of padding positions"),
         (share + 2 / mask.shape[1], "classifier and separator tokens are real tokens"),
         (share + 0.1, "attention_mask is 0"),
@@ -305,6 +307,17 @@ def test_nb02_ex1_solution_passes(tokenizer, padded):
     assert feedback.passed and tokenizer.sep_token in _notes(feedback)
 
 
+def test_nb02_ex1_whole_floats_pass_and_row_position_pairs_are_explained(tokenizer, padded):
+    import tensorflow as tf
+
+    as_floats = tf.reduce_sum(tf.cast(padded["attention_mask"], tf.float32), axis=1) - 1
+    assert check_sep_positions(as_floats, padded, tokenizer).passed
+    assert not check_sep_positions(as_floats + 0.5, padded, tokenizer).passed
+    pairs = tf.where(padded["input_ids"] == tokenizer.sep_token_id)  # (row, position) for every separator
+    feedback = check_sep_positions(pairs, padded, tokenizer)
+    assert not feedback.passed and "(row, position) pairs" in _notes(feedback), str(feedback)
+
+
 def test_nb02_ex1_a_column_of_positions_passes(tokenizer, padded):
     import tensorflow as tf
 
@@ -333,7 +346,7 @@ def test_nb02_ex1_wrong_answers_are_explained(tokenizer, padded):
         (lengths - 2, "do not hold the separator"),
         ((lengths - 1)[:2], "one position per row"),
         (None, "None"),
-        ((lengths - 1).astype(float), "integer positions"),
+        ((lengths - 1) + 0.5, "integer positions"),
     ]
     for answer, words in cases:
         feedback = check_sep_positions(answer, padded, tokenizer)

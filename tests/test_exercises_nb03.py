@@ -53,6 +53,12 @@ def test_make_labels_reports_wrong_shape_and_errors():
     assert_fails_with(nb03.check_make_labels(lambda ids, chosen: 1 / 0), "ZeroDivisionError")
 
 
+def test_make_labels_with_none_for_unchosen_tokens_is_told_labels_are_numbers():
+    feedback = nb03.check_make_labels(lambda ids, chosen: np.where(chosen, ids, None))
+    assert_fails_with(feedback, "something other than numbers (None?)", "-100 elsewhere")
+    assert "shaped like input_ids." not in str(feedback)  # the shape is right; the old message blamed it
+
+
 def test_make_labels_rejects_none_and_non_functions():
     assert_fails_with(nb03.check_make_labels(None), "None")
     assert_fails_with(nb03.check_make_labels([1, 2]), "function")

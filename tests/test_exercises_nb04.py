@@ -24,7 +24,7 @@ def test_training_steps_accepts_other_whole_number_forms():
 
     # np.floor(10_000 / 32) * 3 and np.round(0.1 * 936) are floats, but whole: the count is right.
     for answer in [(936.0, 94), (np.float64(936.0), np.round(93.6)), [np.int64(936), np.int32(94)],
-                   (tf.constant(936), tf.constant(94.0))]:
+                   (tf.constant(936), tf.constant(94.0)), np.array([936, 94]), tf.constant([936, 94])]:
         feedback = nb04.check_training_steps(answer)
         assert feedback.passed, (answer, str(feedback))
 

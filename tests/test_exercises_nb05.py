@@ -30,7 +30,8 @@ def test_decoder_flops_accepts_rounded_and_tensor_answers():
     stock, fast = nb05.decoder_training_flops()
     assert (f"{stock:.4g}", f"{fast:.4g}") == ("5.761e+11", "8.397e+10")
     for answer in [(5.761e11, 8.397e10), (tf.constant(stock, tf.int64), tf.constant(fast, tf.int64)),
-                   (tf.constant(float(stock)), np.float32(fast)), (np.array(stock), np.array(fast))]:
+                   (tf.constant(float(stock)), np.float32(fast)), (np.array(stock), np.array(fast)),
+                   np.array([stock, fast]), tf.constant([float(stock), float(fast)], tf.float64)]:
         feedback = nb05.check_decoder_flops(answer)
         assert feedback.passed, (answer, str(feedback))
 

@@ -149,6 +149,20 @@ def describe_non_number(value: Any) -> str:
     return describe(value) if number is not None else what
 
 
+def as_pair(value: Any) -> Any:
+    """A 1-D array or tensor of two values as a tuple of its two items; any other value unchanged.
+
+    So ``np.array([936, 94])`` answers a pair exercise as ``(936, 94)`` does. Used by the exercise
+    checkers of notebooks 04 and 05.
+    """
+    if isinstance(value, (tuple, list)) or not _has_shape(value):
+        return value
+    array = as_array(value)
+    if array is None or array.shape != (2,):
+        return value
+    return tuple(array.tolist())
+
+
 def as_array(value: Any) -> np.ndarray | None:
     """``value`` (a list, tuple, NumPy array or tensor) as a NumPy array, or None when NumPy cannot read it.
 

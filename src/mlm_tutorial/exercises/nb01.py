@@ -105,6 +105,8 @@ def check_max_length_choice(
     table = length_tradeoff(counts, candidates).set_index("max_length")
     fine = table.index[table["lost_share"] <= max_lost_share]
     number = as_number(answer)  # an int, a NumPy integer or a 0-d integer array or tensor gives an int
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)  # 288.0 names the same candidate as 288
     if len(fine) == 0:
         longest = int(table.index.max())
         if isinstance(number, int) and number == longest:
@@ -143,14 +145,14 @@ def _padding_share_mistakes(mask: np.ndarray) -> list[tuple[float, float, str]]:
     """Plausible wrong answers to exercise 3 for this mask: (value, scale of its band, what to say).
 
     A value within ``scale * tolerance`` of a wrong answer gets that answer's note; the scale is 100 for
-    the percentage, so a rounded percentage is recognised as well.
+    the percentage (1000), so a percentage rounded to a whole number is recognised as well.
     """
     padding = mask == 0
     share = float(padding.mean())
     width = mask.shape[-1] if mask.ndim else 1
     mistakes = [
         (1 - share, 1.0, "that is the share of real tokens (mask 1); padding is where the mask is 0."),
-        (100 * share, 100.0, "that looks like a percentage; give a fraction between 0 and 1."),
+        (100 * share, 1000.0, "that looks like a percentage; give a fraction between 0 and 1."),
         (float(padding.sum()), 1.0, "that is the number of padding positions; divide by the number of positions."),
     ]
     if mask.ndim == 2:

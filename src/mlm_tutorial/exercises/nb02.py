@@ -36,8 +36,13 @@ def check_sep_positions(answer: Any, encoding: Any, tokenizer: Any) -> Feedback:
     if answer is None:
         return feedback.bad("answer is None: assign one position per row to `answer`.")
     got = as_array(answer)
+    if got is not None and got.dtype.kind == "f" and np.isfinite(got).all() and (got == np.round(got)).all():
+        got = got.astype(np.int64)  # whole floats, e.g. from a float mask summed, name the same positions
     if got is None or not np.issubdtype(got.dtype, np.integer):
         return feedback.bad("answer should be integer positions, one per row (a list, NumPy array or tensor).")
+    if got.shape == (ids.shape[0], 2):
+        return feedback.bad("these look like (row, position) pairs, as tf.where or np.argwhere give them; keep one "
+                            "position per row: the second column.")
     got = got.reshape(-1)
     if got.size != ids.shape[0]:
         return feedback.bad(f"{got.size} positions for {ids.shape[0]} rows: give one position per row.")

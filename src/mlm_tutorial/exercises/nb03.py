@@ -64,6 +64,14 @@ def _holds_ids(dtype: np.dtype, largest: int) -> bool:
     return int(np.asarray(largest, dtype=dtype)) == largest
 
 
+def _object_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape NumPy reads ``value`` with as objects (``[[1, None]]`` gives (1, 2)), or None when it cannot."""
+    try:
+        return np.asarray(value, dtype=object).shape
+    except Exception:  # noqa: BLE001 - ragged or odd values: no shape to report
+        return None
+
+
 def check_make_labels(answer: Callable[[np.ndarray, np.ndarray], Any] | None) -> Feedback:
     """Notebook 03, exercise 1: ``answer`` is a function ``make_labels(input_ids, chosen)`` returning the labels.
 
@@ -94,6 +102,10 @@ def check_make_labels(answer: Callable[[np.ndarray, np.ndarray], Any] | None) ->
                                 "array, it does not copy it), so the model's inputs would lose their ids: build the "
                                 "labels in a new array, e.g. with np.where or input_ids.copy().")
         got = as_array(result)
+        if got is None and _object_shape(result) == ids.shape:
+            return feedback.bad("make_labels returned labels shaped like input_ids that hold something other than "
+                                "numbers (None?); labels are numbers: a token id where a token was chosen, -100 "
+                                "elsewhere.")
         if got is None or got.ndim == 0:
             return feedback.bad(f"make_labels returned {describe(result)}; it must return the labels, an array "
                                 "(or list) of numbers shaped like input_ids.")

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from mlm_tutorial.exercises.feedback import Feedback, as_number, describe, describe_non_number, missing_answer
+from mlm_tutorial.exercises.feedback import (Feedback, as_number, as_pair, describe, describe_non_number,
+                                             missing_answer)
 
 #: Exercise 1's run: chunks, batch size, epochs, warm-up share.
 STEPS_QUESTION = {"chunks": 10_000, "batch_size": 32, "epochs": 3, "warmup_ratio": 0.1}
@@ -27,6 +28,7 @@ def _count(value: Any) -> int | None:
 
 def _counts(answer: Any) -> tuple[int, int] | str:
     """The two whole numbers of a pair answer, or what is wrong with it (for the feedback)."""
+    answer = as_pair(answer)
     if not isinstance(answer, (tuple, list)):
         return f"got {describe(answer)}"
     if len(answer) != 2:

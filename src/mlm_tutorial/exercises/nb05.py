@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from mlm_tutorial.exercises.feedback import Feedback, as_number, describe, describe_non_number, missing_answer
+from mlm_tutorial.exercises.feedback import (Feedback, as_number, as_pair, describe, describe_non_number,
+                                             missing_answer)
 
 IGNORE_INDEX = -100
 
@@ -64,6 +65,7 @@ def check_decoder_flops(answer: Any) -> Feedback:
     feedback = Feedback("Exercise 1 (the decoder's FLOPs)")
     if missing_answer(feedback, answer):
         return feedback
+    answer = as_pair(answer)
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         size = f" of {len(answer)} value{'' if len(answer) == 1 else 's'}" if isinstance(answer, (tuple, list)) else ""
         got = describe(answer) + size
