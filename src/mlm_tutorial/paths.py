@@ -93,11 +93,11 @@ def build_dir(create: bool = True) -> Path:
     if not path.is_absolute():
         path = project_root() / path
     path = path.resolve()
-    refuse_source_tree(path, f"the output folder ({BUILD_ENV})")
     for source in _source_trees():
-        if _is_inside(source, path):
-            raise ValueError(f"the output folder ({BUILD_ENV}) {path} holds {source.name}/, whose files a run would "
-                             "overwrite. Choose a folder of its own, such as build/ in the checkout.")
+        if _is_inside(path, source) or _is_inside(source, path):
+            where = "is inside" if _is_inside(path, source) else "holds"
+            raise ValueError(f"{BUILD_ENV} names {path}, which {where} {source.name}/: the series never writes "
+                             f"there. Set {BUILD_ENV} to a folder of its own, or unset it for build/ in the checkout.")
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
@@ -118,7 +118,7 @@ def _is_inside(path: Path, folder: Path) -> bool:
 def refuse_source_tree(target: Path, what: str) -> None:
     """Raise ``ValueError`` when ``target`` lies inside ``data/`` or ``notebooks/``: the series only reads them.
 
-    Used by :func:`build_dir`, :func:`write_text_atomic` and notebook 04's ``save_model`` and
+    Used by :func:`write_text_atomic` and notebook 04's ``save_model`` and
     ``CheckpointKeeper``.
     """
     target = Path(target).expanduser().resolve()

@@ -144,8 +144,8 @@ SHARE_TOLERANCE = 5e-4
 def _padding_share_mistakes(mask: np.ndarray) -> list[tuple[float, float, str]]:
     """Plausible wrong answers to exercise 3 for this mask: (value, scale of its band, what to say).
 
-    A value within ``scale * tolerance`` of a wrong answer gets that answer's note; the scale is 100 for
-    the percentage (1000), so a percentage rounded to a whole number is recognised as well.
+    A value within ``scale * tolerance`` of a wrong answer gets that answer's note; the scale is 1000 for
+    the percentage, so a percentage rounded to a whole number is recognised as well.
     """
     padding = mask == 0
     share = float(padding.mean())
