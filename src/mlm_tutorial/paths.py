@@ -94,8 +94,9 @@ def build_dir(create: bool = True) -> Path:
         path = project_root() / path
     path = path.resolve()
     for source in _source_trees():
-        if _is_inside(path, source) or _is_inside(source, path):
-            where = "is inside" if _is_inside(path, source) else "holds"
+        inside = _is_inside(path, source)
+        if inside or _is_inside(source, path):
+            where = "is inside" if inside else "holds"
             raise ValueError(f"{BUILD_ENV} names {path}, which {where} {source.name}/: the series never writes "
                              f"there. Set {BUILD_ENV} to a folder of its own, or unset it for build/ in the checkout.")
     if create:

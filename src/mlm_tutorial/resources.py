@@ -175,9 +175,10 @@ def resolve(kind: str, name: str, env_var: str, hub_id: str, bundled: Path) -> C
         )
     reachable, why = hub_status()
     if not reachable:
-        if kind in ("model", "tokenizer") and in_hub_cache(name):
+        cacheable = kind in ("model", "tokenizer")  # a corpus is not looked up in the model cache
+        if cacheable and in_hub_cache(name):
             return Choice(kind, name, False, f"{why}, but a download of it is in the Hugging Face cache")
-        cached = " and has no copy of it in the Hugging Face cache" if kind in ("model", "tokenizer") else ""
+        cached = " and has no copy of it in the Hugging Face cache" if cacheable else ""
         raise OSError(
             f"{kind} {name!r} is not a local folder, and this machine is offline ({why}){cached}, so it "
             f"cannot come from the Hugging Face Hub. Use 'auto' for the bundled assets ({bundled}), "
