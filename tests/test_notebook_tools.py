@@ -693,6 +693,40 @@ def test_refresh_refuses_a_build_folder_with_earlier_checkpoints(
     assert (earlier / "checkpoint").read_text(encoding="utf-8") == "an earlier run"  # nothing deleted
 
 
+def test_refresh_sync_writes_the_generated_cells_only_after_the_checkpoint_check(
+        series_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))
+    folder = series_root / "notebooks"
+    before = {path.name: path.read_bytes() for path in folder.glob("*.ipynb")}
+    ran: list[str] = []
+
+    def fail(path: Path, log: Path) -> tuple[None, str]:
+        ran.append(path.name)
+        return None, "not run in this test"
+
+    monkeypatch.setattr(notebook_tools, "_execute_source", fail)
+    earlier = tmp_path / "build" / "checkpoints" / "04_model_business_quick_fast_seed42"
+    earlier.mkdir(parents=True)
+    (earlier / "checkpoint").write_text("an earlier run", encoding="utf-8")
+    assert notebook_tools.main(["refresh", "--sync"]) == 2
+    assert "No notebook was run or changed" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in folder.glob("*.ipynb")} == before  # not synced either
+    assert ran == []
+
+    (earlier / "checkpoint").unlink()
+    earlier.rmdir()
+    assert notebook_tools.main(["refresh", "--sync"]) == 1  # synced, then every (stubbed) run failed
+    printed = capsys.readouterr().out
+    assert printed.count("updated 00_setup.ipynb") == 1 and printed.count("updated 01_tokens.ipynb") == 1
+    assert sorted(ran) == sorted(path.name for path in notebook_tools.notebook_paths())  # numbered ones only
+    synced = nbformat.read(str(folder / "00_setup.ipynb"), as_version=4)
+    assert synced.cells[1].source == install_cell_source()
+    assert synced.metadata[TITLE_KEY] == "00 · Setup"
+    assert notebook_tools.main(["sync"]) == 0
+    assert "updated" not in capsys.readouterr().out  # refresh --sync left nothing for sync to do
+
+
 @pytest.fixture
 def no_kernel(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Replace the runner's execute and write steps; collects the names of the notebooks it runs."""

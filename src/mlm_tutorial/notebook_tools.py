@@ -715,30 +715,59 @@ def stamp_offline_run(notebook: Any, seconds: float, cores: int | None = None) -
     return changed
 
 
-def refresh_sources() -> int:
-    """Re-execute source notebooks in place, for their committed outputs; return the number that failed.
+def refuse_old_checkpoints() -> None:
+    """Raise ``FileExistsError`` if the build folder holds training checkpoints of earlier runs.
 
-    The maintainers' ``make notebooks``. Notebook 00 runs last because its map of the series reads the
-    other notebooks. A notebook whose run fails is left exactly as it was (its error is printed and its
-    kernel's stderr is in ``build/logs/``), so a broken run never replaces good outputs.
-
-    Each updated notebook's header gets the time its run took (:func:`stamp_offline_run`). Notebook 00
-    shows that time for every notebook in its map, its own included, so when its own changes it runs
-    once more to show the new one.
-
-    Raises ``FileExistsError`` before running anything if the build folder holds training
-    checkpoints: notebook 04 would resume from them or report them, and the committed outputs must
-    show what a first run shows.
+    Part of `make notebooks` (``refresh``): notebook 04 would resume from them or report them, and the
+    committed outputs must show what a first run shows. An empty checkpoint folder is no obstacle.
     """
-    import nbformat
-
     checkpoints = build_dir(create=False) / "checkpoints"
     if checkpoints.is_dir() and any(checkpoints.iterdir()):
         raise FileExistsError(
             f"{display_path(checkpoints)} holds training checkpoints of earlier runs, which notebook 04 would "
             "resume or report in its committed output. Move that folder elsewhere or delete it, then run "
-            "again. No notebook was run."
+            "again. No notebook was run or changed."
         )
+
+
+def sync_sources() -> list[str]:
+    """Write the Colab install cell, the slide types and the title into every source notebook.
+
+    Part of `make notebooks` (``sync``, and ``refresh --sync`` before its runs); returns the names of the
+    notebooks it changed. Only these generated parts are touched; a notebook already in step is not rewritten.
+    """
+    import nbformat
+
+    changed = []
+    for path in notebook_paths():
+        notebook = read_notebook(path)
+        if sync_install_cell(notebook) | sync_slide_types(notebook) | sync_title(notebook):
+            nbformat.write(notebook, str(path))
+            changed.append(path.name)
+    return changed
+
+
+def refresh_sources(sync: bool = False) -> int:
+    """Re-execute source notebooks in place, for their committed outputs; return the number that failed.
+
+    The maintainers' ``make notebooks`` (with ``sync=True``: :func:`sync_sources` first). Notebook 00 runs
+    last because its map of the series reads the other notebooks. A notebook whose run fails is left
+    exactly as it was (its error is printed and its kernel's stderr is in ``build/logs/``), so a broken
+    run never replaces good outputs.
+
+    Each updated notebook's header gets the time its run took (:func:`stamp_offline_run`). Notebook 00
+    shows that time for every notebook in its map, its own included, so when its own changes it runs
+    once more to show the new one.
+
+    Raises ``FileExistsError`` before changing or running anything if the build folder holds training
+    checkpoints (:func:`refuse_old_checkpoints`).
+    """
+    import nbformat
+
+    refuse_old_checkpoints()
+    if sync:
+        for name in sync_sources():
+            print(f"updated {name}", flush=True)
     paths = notebook_paths()
     ordered = [p for p in paths if not p.name.startswith("00_")] + [p for p in paths if p.name.startswith("00_")]
     logs = build_dir() / "logs"
@@ -776,7 +805,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the notebooks into the build folder")
     run.add_argument("only", nargs="*", help="run only notebooks whose name contains one of these")
-    sub.add_parser("refresh", help="re-execute the source notebooks in place (maintainers)")
+    refresh = sub.add_parser("refresh", help="re-execute the source notebooks in place (maintainers)")
+    refresh.add_argument("--sync", action="store_true", help="first write the generated cells, as the sync command "
+                                                             "does (after the check for earlier checkpoints)")
     sub.add_parser("sync", help="write the Colab install cell, the slide types and the title into every source "
                                 "notebook")
     sub.add_parser("readme", help="regenerate the notebook table in README.md")
@@ -789,18 +820,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.command == "refresh":
         try:
-            return 1 if refresh_sources() else 0
+            return 1 if refresh_sources(sync=args.sync) else 0
         except FileExistsError as error:
             print(f"refresh: {error}", file=sys.stderr)
             return 2
     if args.command == "sync":
-        import nbformat
-
-        for path in notebook_paths():
-            notebook = read_notebook(path)
-            if sync_install_cell(notebook) | sync_slide_types(notebook) | sync_title(notebook):
-                nbformat.write(notebook, str(path))
-                print(f"updated {path.name}")
+        for name in sync_sources():
+            print(f"updated {name}")
         return 0
     if args.command == "readme":
         readme = project_root() / "README.md"
