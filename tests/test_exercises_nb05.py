@@ -52,6 +52,19 @@ def test_decoder_flops_tolerance_keeps_diagnosed_mistakes_out():
     assert not nb05.check_decoder_flops((stock, per_row * (q["masked"] + 1))).passed
 
 
+def test_decoder_flops_exercise_states_the_checkers_tolerance():
+    import nbformat
+
+    from project_code import NOTEBOOKS
+
+    notebook = nbformat.read(str(next(p for p in NOTEBOOKS if p.name.startswith("05_"))), as_version=4)
+    exercise = next(c.source for c in notebook.cells if "**Exercise 1.**" in c.source)
+    assert f"within {nb05.FLOPS_TOLERANCE:.1%} of them" in exercise  # what the checker accepts, said as it is
+    stock, fast = nb05.decoder_training_flops()
+    assert nb05.check_decoder_flops((stock * (1 + 0.99 * nb05.FLOPS_TOLERANCE), fast)).passed
+    assert not nb05.check_decoder_flops((stock * (1 + 1.01 * nb05.FLOPS_TOLERANCE), fast)).passed
+
+
 def test_decoder_flops_close_answers_are_told_they_are_close():
     stock, fast = nb05.decoder_training_flops()
     feedback = nb05.check_decoder_flops((5.8e11, 8.4e10))  # 2 significant digits: 0.7% off for stock

@@ -23,6 +23,7 @@ from mlm_tutorial.intro import (  # noqa: E402
     plot_context,
     plot_guesses,
     series_map,
+    series_map_html,
     series_map_text,
     show_series_map,
 )
@@ -275,7 +276,58 @@ def test_show_series_map_displays_html_and_the_plain_text(monkeypatch: pytest.Mo
     assert options == {"raw": True}
     assert bundle["text/plain"] == series_map_text(table)
     assert "<table" in bundle["text/html"] and "Turn text into ids." in bundle["text/html"]
-    assert "<th>0</th>" not in bundle["text/html"]  # no index column: "#" numbers the notebooks
+    assert bundle["text/html"] == series_map_html(table)
+
+
+def test_series_map_html_left_aligns_the_words_and_shows_code() -> None:
+    from html.parser import HTMLParser
+
+    table = _small_map()
+    table.loc[1, "what you will be able to do"] = "Turn text into ids with `tokenizer(texts)` & <b>care</b>."
+    page = series_map_html(table)
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[list[str]] = []
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+            elif self.cell is not None:
+                self.cell.append(f"<{tag}>")
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("td", "th") and self.cell is not None:
+                self.rows[-1].append("".join(self.cell).strip())
+                self.cell = None
+            elif self.cell is not None:
+                self.cell.append(f"</{tag}>")
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Cells()
+    parser.feed(page)
+    # no index column: "#" numbers the notebooks; every value kept in its place
+    assert parser.rows[0] == ["#", "notebook", "what you will be able to do", "minutes", "offline run"]
+    assert parser.rows[1] == ["00", "Intro", "Say what a masked language model predicts and from which context.", "20", ""]
+    # code shown as code; the learner's text is escaped, not read as HTML
+    assert parser.rows[2][2] == "Turn text into ids with <code>tokenizer(texts)</code> & <b>care</b>."
+    assert "&lt;b&gt;care&lt;/b&gt;" in page and "<b>care" not in page
+    # the word columns (and only they) are left-aligned, by selectors more specific than Jupyter's "td"
+    for index, column in enumerate(table.columns):
+        for tag in ("th", "td"):
+            rule = f"#T_series_map {tag}.col{index} {{\n  text-align: left;\n}}"
+            assert (rule in page) == (column in ("notebook", "what you will be able to do", "offline run")), rule
+    assert '<table id="T_series_map">' in page
+    assert series_map_html(table) == page  # the same table gives the same HTML (no random ids)
+    with pytest.raises(TypeError, match="expected the table series_map"):
+        series_map_html(table.drop(columns="minutes"))
 
 
 # --------------------------------------------------------------------------- with the bundled model

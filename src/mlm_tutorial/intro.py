@@ -251,13 +251,40 @@ def series_map_text(table: pd.DataFrame, width: int = 80) -> str:
     return "\n\n".join(entries)
 
 
+#: The columns of :func:`series_map`'s table that hold words: left-aligned in its HTML (Jupyter right-aligns
+#: every table cell, which leaves a sentence ragged on the left and hard to read).
+SERIES_MAP_TEXT_COLUMNS = ["notebook", "what you will be able to do", "offline run"]
+
+
+def series_map_html(table: pd.DataFrame) -> str:
+    """:func:`series_map`'s table as HTML: no index column ("#" numbers the notebooks), words left-aligned,
+    each row's cells aligned at the top, and `code` in the sentences shown as code.
+
+    Used by :func:`show_series_map` (notebook 00).
+    """
+    import html
+
+    _check_series_map(table)
+
+    def words(value: Any) -> str:
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(str(value)))
+
+    left = [("text-align", "left")]
+    styler = table.style.hide(axis="index").format(words, subset=SERIES_MAP_TEXT_COLUMNS).set_uuid("series_map")
+    styler = styler.set_table_styles({column: [{"selector": "th", "props": left}, {"selector": "td", "props": left}]
+                                      for column in SERIES_MAP_TEXT_COLUMNS})
+    styler = styler.set_table_styles([{"selector": "td", "props": [("vertical-align", "top")]}], overwrite=False)
+    return styler.to_html()
+
+
 def show_series_map(table: pd.DataFrame) -> None:
-    """Display :func:`series_map`'s table: as an HTML table in Jupyter, and as :func:`series_map_text`
-    wherever only plain text is shown (a PDF export, a terminal, a text-only notebook viewer).
+    """Display :func:`series_map`'s table: as an HTML table in Jupyter (:func:`series_map_html`), and as
+    :func:`series_map_text` wherever only plain text is shown (a PDF export, a terminal, a text-only
+    notebook viewer).
 
     Introduced in notebook 00.
     """
     from IPython.display import display
 
     text = series_map_text(table)  # checks the table first
-    display({"text/html": table.to_html(index=False), "text/plain": text}, raw=True)
+    display({"text/html": series_map_html(table), "text/plain": text}, raw=True)
