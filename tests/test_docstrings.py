@@ -14,7 +14,7 @@ import pytest
 
 from mlm_tutorial.notebook_tools import notebook_paths, read_notebook
 from mlm_tutorial.paths import project_root
-from project_code import PACKAGE, package_files
+from project_code import NOTEBOOKS, PACKAGE, package_files
 
 PLACE = re.compile(r"\b[Nn]otebooks? \d\d\b|`make (?:run|test|bench|assets|notebooks|readme)`|every notebook")
 INTRODUCED = re.compile(r"Introduced in notebook (\d\d)\b")
@@ -78,10 +78,14 @@ def test_introduced_in_names_the_first_notebook_that_uses_it(path: Path, code: d
 
 
 def test_exercise_checkers_name_their_own_notebook() -> None:
-    for path in sorted((PACKAGE / "exercises").glob("nb[0-9][0-9].py")):
-        for name, doc in public_definitions(path):
-            for number in re.findall(r"\b[Nn]otebook (\d\d)\b", doc):
-                assert number == path.stem[2:], f"{path.name}: {name} names notebook {number}"
+    paths = sorted((PACKAGE / "exercises").glob("nb[0-9][0-9].py"))
+    assert len(paths) == len(NOTEBOOKS), "one checker module per notebook"
+    for path in paths:
+        named = [(name, number) for name, doc in public_definitions(path)
+                 for number in re.findall(r"\b[Nn]otebook (\d\d)\b", doc)]
+        assert named, f"{path.name}: no docstring names its notebook"
+        for name, number in named:
+            assert number == path.stem[2:], f"{path.name}: {name} names notebook {number}"
 
 
 def test_the_checks_catch_what_they_are_for() -> None:

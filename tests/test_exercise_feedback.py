@@ -43,7 +43,7 @@ def test_as_number_reads_python_and_numpy_numbers(value, expected):
 
 
 def test_as_number_reads_0d_tensors_and_keeps_their_integers_whole():
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
 
     size = as_number(tf.size(tf.zeros((2, 3))))
     assert size == 6 and type(size) is int
@@ -67,7 +67,7 @@ def test_as_number_rejects_bools_strings_none_and_non_scalars(value):
 
 
 def test_as_number_rejects_tensors_that_are_not_one_number():
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
 
     for value in (tf.constant([1.0]), tf.constant([[1, 2]]), tf.constant(True), tf.constant("3")):
         assert as_number(value) is None, value
@@ -77,7 +77,7 @@ def test_as_number_rejects_tensors_that_are_not_one_number():
 
 
 def test_as_array_reads_lists_arrays_and_tensors():
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
 
     for value in ([[1, 2], [3, 4]], ((1, 2), (3, 4)), np.array([[1, 2], [3, 4]]), tf.constant([[1, 2], [3, 4]])):
         array = as_array(value)
@@ -115,7 +115,7 @@ def test_describe_names_the_kind_and_the_shape_of_arrays(value, text):
 
 
 def test_describe_calls_a_tensor_a_tensor_with_its_shape():
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
 
     assert describe(tf.zeros((48,))) == "a tensor of shape (48,)"
     assert describe(tf.constant(3)) == "a tensor of shape ()"
@@ -140,7 +140,7 @@ def test_describe_non_number_says_why_a_value_is_not_one_number(value, text):
 
 
 def test_describe_non_number_of_tensors():
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
 
     assert describe_non_number(tf.zeros((48,))) == "a tensor of shape (48,)"
     assert describe_non_number(tf.constant([True])) == "a tensor of bool"

@@ -253,14 +253,6 @@ def test_token_level_masking_splits_words(bert_tokenizer, texts):
 # --------------------------------------------------------------------------- seeds
 
 
-def test_same_seed_same_masks_other_seed_other_masks(tokenizer, chunks):
-    a = mask_tokens(chunks[:50], tokenizer, seed=123)
-    b = mask_tokens(chunks[:50], tokenizer, seed=123)
-    c = mask_tokens(chunks[:50], tokenizer, seed=124)
-    assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a, b))
-    assert not np.array_equal(a[1].numpy(), c[1].numpy())
-
-
 def test_without_seed_every_call_draws_fresh_masks(tokenizer, chunks):
     first = mask_tokens(chunks[:50], tokenizer)[1].numpy()
     second = mask_tokens(chunks[:50], tokenizer)[1].numpy()

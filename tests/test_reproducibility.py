@@ -97,6 +97,10 @@ def test_seeded_masks_ignore_the_global_random_state(bert_chunks: np.ndarray, be
     second = _masks(bert_chunks, bert_tokenizer, seed=SEED)
     np.testing.assert_array_equal(first[0], second[0])
     np.testing.assert_array_equal(first[1], second[1])
+    assert (first[1] != IGNORE_INDEX).any(), "nothing was masked: the comparison would prove nothing"
+    tf.random.set_seed(1)
+    unseeded = _masks(bert_chunks, bert_tokenizer)  # the same global state, no seed of its own: other masks
+    assert not np.array_equal(first[1], unseeded[1])
 
 
 def test_mask_tokens_seeded_in_a_graph_equals_eager(bert_chunks: np.ndarray, bert_tokenizer: Any) -> None:

@@ -289,6 +289,7 @@ def test_no_pickle_based_weight_format_under_data() -> None:
 
 def test_no_file_under_data_is_a_pickle_or_a_zip_archive() -> None:
     bad = []
+    assert _data_files(), "data/ should hold the bundled corpus, tokenizers and models"
     for path in _data_files():
         with path.open("rb") as handle:
             head = handle.read(4)
@@ -313,19 +314,65 @@ def test_every_model_folder_holds_safe_weights() -> None:
         assert weights, f"{folder} has no .h5 or .safetensors weights"
 
 
+def names_defined_twice(source: str) -> list[str]:
+    """Top-level functions and classes that a module defines more than once: the later one silently
+    replaces the earlier, so a test defined twice runs once, and an edited copy may never run at all."""
+    seen: set[str] = set()
+    twice = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name in seen:
+                twice.append(node.name)
+            seen.add(node.name)
+    return twice
+
+
+def test_no_python_file_defines_a_name_twice() -> None:
+    assert names_defined_twice("def a(): pass\nclass B: pass\ndef a(): return 1\n") == ["a"]
+    assert names_defined_twice("def a(): pass\ndef b(): pass\n") == []
+    assert PYTHON_FILES
+    twice = {path.relative_to(ROOT).as_posix(): names for path in PYTHON_FILES
+             if (names := names_defined_twice(path.read_text(encoding="utf-8")))}
+    assert twice == {}
+
+
+def weight_file_problem(path: Path) -> str | None:
+    """What is wrong with a weight file's first bytes for its name (.h5 or .safetensors), or None."""
+    with path.open("rb") as handle:
+        head = handle.read(8)
+        if path.suffix == ".h5":
+            return None if head == HDF5_SIGNATURE else f"{path} is not an HDF5 file"
+        if len(head) < 8:
+            return f"{path} has no safetensors header"
+        (length,) = struct.unpack("<Q", head)
+        if not 0 < length < 100_000_000:
+            return f"{path} has no safetensors header"
+        try:
+            header = json.loads(handle.read(length))
+        except ValueError:
+            return f"{path} has no safetensors header"
+        return None if isinstance(header, dict) else f"{path} has no safetensors header"
+
+
+def test_the_weight_file_check_knows_both_formats(tmp_path: Path) -> None:
+    import tensorflow as tf
+    from safetensors.tensorflow import save_file
+
+    good = tmp_path / "model.safetensors"
+    save_file({"w": tf.zeros([2, 3])}, str(good))
+    assert weight_file_problem(good) is None
+    pickled = tmp_path / "model2.safetensors"
+    pickled.write_bytes(b"\x80\x04\x95" + b"\x00" * 40)  # a pickle named as safetensors
+    assert weight_file_problem(pickled) == f"{pickled} has no safetensors header"
+    renamed = tmp_path / "tf_model.h5"
+    renamed.write_bytes(good.read_bytes())  # a safetensors file named as HDF5
+    assert weight_file_problem(renamed) == f"{renamed} is not an HDF5 file"
+
+
 def test_weight_files_are_what_their_names_say() -> None:
     weights = [p for p in _data_files() if p.suffix in ALLOWED_WEIGHT_SUFFIXES]
     assert weights
-    for path in weights:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-            if path.suffix == ".h5":
-                assert head == HDF5_SIGNATURE, f"{path} is not an HDF5 file"
-            else:
-                (length,) = struct.unpack("<Q", head)
-                assert 0 < length < 100_000_000, f"{path} has no safetensors header"
-                header = json.loads(handle.read(length))
-                assert isinstance(header, dict), f"{path} has no safetensors header"
+    assert [problem for problem in map(weight_file_problem, weights) if problem] == []
     for path in (p for p in weights if p.suffix == ".h5"):
         import h5py
 

@@ -213,21 +213,21 @@ def test_length_tradeoff_agrees_with_real_batches(tokenizer):
 
 
 @pytest.mark.parametrize(
-    "counts, lengths, error",
+    "counts, lengths, error, message",
     [
-        ([], [8], ValueError),
-        ([[1, 2]], [8], ValueError),
-        ([1.5, 2.0], [8], ValueError),
-        ([-1, 4], [8], ValueError),
-        ("12", [8], TypeError),
-        ([3, 4], [], ValueError),
-        ([3, 4], [1], ValueError),
-        ([3, 4], ["8"], ValueError),
-        ([3, 4], "8", TypeError),
+        ([], [8], ValueError, r"counts must be a non-empty 1-D list of token counts, got shape \(0,\)"),
+        ([[1, 2]], [8], ValueError, r"counts must be a non-empty 1-D list .* got shape \(1, 2\)"),
+        ([1.5, 2.0], [8], ValueError, r"counts must hold non-negative integers, got \[1.5, 2.0\]"),
+        ([-1, 4], [8], ValueError, r"counts must hold non-negative integers, got \[-1, 4\]"),
+        ("12", [8], TypeError, r"counts must be a list or array of token counts, got str"),
+        ([3, 4], [], ValueError, r"max_lengths is empty: pass at least one length"),
+        ([3, 4], [1], ValueError, r"max_lengths\[0\] is 1; every length must be an int of at least 2"),
+        ([3, 4], ["8"], ValueError, r"max_lengths\[0\] is '8'; every length must be an int of at least 2"),
+        ([3, 4], "8", TypeError, r"max_lengths must be an int or a list of ints, got '8'"),
     ],
 )
-def test_length_tradeoff_rejects_bad_input(counts, lengths, error):
-    with pytest.raises(error):
+def test_length_tradeoff_rejects_bad_input(counts, lengths, error, message):
+    with pytest.raises(error, match=message):
         length_tradeoff(counts, lengths)
 
 
@@ -272,7 +272,8 @@ def test_measure_throughput_counts_every_token(tokenizer):
 
 @pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"repeats": 0}, {"batch_size": 2.5}, {"repeats": True}])
 def test_measure_throughput_validates(tokenizer, kwargs):
-    with pytest.raises(ValueError):
+    [(name, value)] = kwargs.items()
+    with pytest.raises(ValueError, match=rf"^{name} must be a positive int, got {value!r}\. Pass e\.g\. {name}="):
         measure_throughput(TEXTS, tokenizer, **kwargs)
 
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -335,18 +337,44 @@ def test_fused_adamw_steps_like_keras_adamw():
 # --------------------------------------------------------------------------- hardware
 
 
-def test_mixed_precision_stays_float32_on_cpu(capsys):
-    assert T.configure_mixed_precision() == "float32"
-    assert tf_keras.mixed_precision.global_policy().name == "float32"
-    assert "no GPU" in capsys.readouterr().out
-    with pytest.raises(TypeError, match="enable"):
+def _devices(gpus: int, cpus: int = 1) -> Any:
+    """A stand-in for ``tf.config.list_physical_devices``/``list_logical_devices`` on a machine with these."""
+    def listed(kind: str | None = None) -> list[SimpleNamespace]:
+        counts = {"GPU": gpus, "CPU": cpus}
+        return [SimpleNamespace(name=f"/device:{kind}:{i}", device_type=kind) for i in range(counts.get(kind, 0))]
+    return listed
+
+
+def test_mixed_precision_is_float32_without_a_gpu_and_float16_with_one(monkeypatch, capsys):
+    try:
+        monkeypatch.setattr(tf.config, "list_physical_devices", _devices(gpus=0))
+        assert T.configure_mixed_precision() == "float32"
+        assert tf_keras.mixed_precision.global_policy().name == "float32"
+        assert capsys.readouterr().out == "dtype policy: float32 (no GPU)\n"
+        monkeypatch.setattr(tf.config, "list_physical_devices", _devices(gpus=2))
+        assert T.configure_mixed_precision() == "mixed_float16"
+        assert tf_keras.mixed_precision.global_policy().name == "mixed_float16"
+        assert capsys.readouterr().out == "dtype policy: mixed_float16 (2 GPU(s) found)\n"
+        assert T.configure_mixed_precision(enable=False) == "float32"
+        assert tf_keras.mixed_precision.global_policy().name == "float32"
+        assert capsys.readouterr().out == "dtype policy: float32 (2 GPU(s) found, mixed precision disabled)\n"
+    finally:
+        tf_keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(TypeError, match="enable must be True or False"):
         T.configure_mixed_precision(enable="yes")
 
 
-def test_choose_strategy_on_one_cpu(capsys):
+def test_choose_strategy_on_one_cpu_and_on_one_gpu(monkeypatch, capsys):
+    monkeypatch.setattr(T, "_tpu_strategy", lambda: None)  # no TPU answers (it is tried only on Colab)
+    monkeypatch.setattr(tf.config, "list_logical_devices", _devices(gpus=0, cpus=1))
     strategy = T.choose_strategy()
-    assert strategy.num_replicas_in_sync == 1
-    assert "CPU only" in capsys.readouterr().out
+    assert strategy is tf.distribute.get_strategy() and strategy.num_replicas_in_sync == 1
+    assert capsys.readouterr().out == "strategy: _DefaultDistributionStrategy with 1 replica(s) (CPU only)\n"
+    monkeypatch.setattr(tf.config, "list_logical_devices", _devices(gpus=1, cpus=1))
+    assert T.choose_strategy() is tf.distribute.get_strategy()
+    assert capsys.readouterr().out.endswith("with 1 replica(s) (one GPU)\n")
+    with pytest.raises(TypeError, match="verbose must be True or False"):
+        T.choose_strategy(verbose=1)
 
 
 MIRROR_SCRIPT = textwrap.dedent("""
