@@ -38,7 +38,7 @@ bench: $(VENV)/.installed
 
 ## Maintainers: write the Colab install cells, slide types and titles, then re-execute the source notebooks in
 # place so their stored outputs are fresh.
-# Notebook 00 runs last (its map of the series reads the others); a notebook that fails is left unchanged.
+# Notebook 00 runs last (its map of the series reads the others); a notebook that fails keeps its outputs.
 # Refuses to start (and changes nothing) while build/checkpoints holds earlier training runs: run `make clean` first.
 notebooks: $(VENV)/.installed
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m mlm_tutorial.notebook_tools refresh --sync

@@ -51,22 +51,37 @@ def settings_from(args: argparse.Namespace) -> BenchSettings:
     return BenchSettings.quick_settings(**chosen) if args.quick else BenchSettings(**chosen)
 
 
+#: The command-line flag of each setting, for error messages.
+FLAGS = {"rounds": "--rounds", "warmup": "--warmup", "batch_size": "--batch-size", "seq_len": "--seq-len",
+         "bundled_steps": "--bundled-steps", "distilbert_steps": "--distilbert-steps", "loss_steps": "--loss-steps",
+         "masking_rounds": "--masking-rounds", "matmul_size": "--matmul-size"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from mlm_tutorial.benchmarking import format_table, prepare, results_path, run_benchmarks, write_results
+
     try:
         settings = settings_from(args)
     except (TypeError, ValueError) as error:
-        print(f"bad option: {error}")
+        message = str(error)
+        name = message.split(" ", 1)[0]
+        if name in FLAGS:  # name the flag the user typed, not the settings field
+            message = FLAGS[name] + message[len(name):]
+        print(f"bad option: {message}")
         return 2
-    from mlm_tutorial.benchmarking import format_table, prepare, run_benchmarks, write_results
-
+    try:
+        output = results_path(args.output)  # checked now, not after minutes of measuring
+    except (TypeError, ValueError) as error:
+        print(f"bad option: --output: {error}")
+        return 2
     prepare(settings.seed)
     began = time.perf_counter()
     results = run_benchmarks(settings)
     results["seconds"] = time.perf_counter() - began
-    path = write_results(results, args.output)
     print()
-    print(format_table(results))
+    print(format_table(results))  # printed first: the numbers are on screen whatever happens to the file
+    path = write_results(results, output)
     print(f"\nwritten to {path} ({results['seconds']:.0f} s)")
     return 0
 

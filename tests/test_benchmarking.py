@@ -7,7 +7,9 @@ No test asserts a speed: timings on a shared machine prove nothing either way.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -277,6 +279,14 @@ def test_target_checks_pass_and_fail():
     del partial["training"]["distilbert_size"]
     skipped = {c["key"]: c["passed"] for c in B.target_checks(partial)}
     assert skipped["distilbert_speed"] is None and skipped["flops_fraction"] is None
+    # a loss of 0 cannot be divided by: equal only when the other is 0 as well
+    for baseline, diff, measured, passed in ((0.0, 0.0, 0.0, True), (0.0, 0.5, math.inf, False),
+                                             (5.0, float("nan"), None, False)):
+        results = fake_results(diff=diff)
+        results["training"]["bundled"]["validation"]["baseline_loss"] = baseline
+        check = {c["key"]: c for c in B.target_checks(results)}["equal_loss"]
+        assert check["passed"] is passed
+        assert check["measured"] == measured if measured is not None else math.isnan(check["measured"])
 
 
 def test_format_table_marks_every_target():
@@ -386,8 +396,44 @@ def test_quick_run_prints_the_table(quick_run):
 def test_run_py_rejects_bad_options(tmp_path):
     done = subprocess.run([sys.executable, str(project_root() / "benchmarks" / "run.py"), "--rounds", "0",
                            "--output", str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "rounds" in done.stdout
+    assert done.returncode == 2 and "bad option: --rounds must be at least 1, got 0." in done.stdout
     assert not (tmp_path / "x.json").exists()
+    # a results file that would replace one of the series' own files is refused before anything is measured
+    readme = project_root() / "README.md"
+    before = readme.read_bytes()
+    done = subprocess.run([sys.executable, str(project_root() / "benchmarks" / "run.py"), "--quick",
+                           "--output", str(readme)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "bad option: --output: results file" in done.stdout and "not in its build folder" in done.stdout
+    assert "training speed" not in done.stdout + done.stderr  # nothing was measured
+    assert readme.read_bytes() == before
+
+
+def test_results_path_keeps_the_checkout_safe(tmp_path, monkeypatch):
+    from mlm_tutorial.paths import data_dir
+
+    monkeypatch.setenv("MLM_TUTORIAL_BUILD", str(tmp_path / "build"))
+    assert B.results_path() == (tmp_path / "build" / "bench.json").resolve()
+    assert B.results_path(tmp_path / "elsewhere" / "b.json") == (tmp_path / "elsewhere" / "b.json").resolve()
+    for inside in (project_root() / "README.md", project_root() / "src" / "bench.json"):
+        with pytest.raises(ValueError, match="inside the checkout but not in its build folder"):
+            B.results_path(inside)
+    with pytest.raises(ValueError, match="is inside data/, which the series never writes to"):
+        B.results_path(data_dir() / "bench.json")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ValueError, match="is a folder; name a file"):
+        B.results_path(tmp_path / "folder")
+    with pytest.raises(TypeError, match="path must be a file path or None, got int"):
+        B.results_path(3)  # type: ignore[arg-type]
+    monkeypatch.setenv("MLM_TUTORIAL_BUILD", "build")  # the checkout's own build folder is where results go
+    assert B.results_path() == (project_root() / "build" / "bench.json").resolve()
+
+
+def test_write_results_writes_null_for_numbers_that_are_not_finite(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLM_TUTORIAL_BUILD", str(tmp_path / "build"))
+    path = B.write_results({"loss": float("nan"), "runs": [1.0, np.float32("inf")], "n": {"x": np.array([np.nan])}})
+    assert path.read_text(encoding="utf-8").count("null") == 3
+    assert json.loads(path.read_text(encoding="utf-8")) == {"loss": None, "runs": [1.0, None], "n": {"x": [None]}}
 
 
 # --------------------------------------------------------------------------- FLOP summary, layouts, medians, targets, comparisons
@@ -405,7 +451,7 @@ def test_flops_summary_baseline_counts_the_full_model_and_records_stock_parts():
     assert summary["shape"] == {"layers": 2, "hidden": 4, "heads": 2, "ffn": 8, "vocab": 10}
 
 
-def test_distilbert_size_useful_flops_match_the_readme():
+def test_distilbert_size_flops_per_token_agree_with_the_readme():
     # DistilBERT size (6 layers, h 768, ffn 3072, vocab 30522), seq 128, masked share 0.15.
     # Layers 1-5 whole: 5 * (8 h^2 + 4 * 128 h + 4 h ffn) = 5 * 14_548_992 = 72_744_960
     # Last layer: keys/values 4 h^2 = 2_359_296 always; queries/output 4 h^2, scores 4*128*h, ffn 4 h ffn at 0.15
@@ -413,11 +459,23 @@ def test_distilbert_size_useful_flops_match_the_readme():
     at_share = 4 * 768**2 + 4 * 128 * 768 + 4 * 768 * 3072 + 2 * 768**2 + 2 * 768 * 30522  # 60_251_136
     useful = 3 * (72_744_960 + 2_359_296 + 0.15 * at_share)
     shape = B.ModelShape(layers=6, hidden=768, heads=12, ffn=3072, vocab=30522)
-    got = B.flops_summary(shape, 128, {"masked_share": 0.15, "project_tokens_per_s": 1.0,
-                                       "baseline_tokens_per_s": 1.0})
-    assert got["useful_flops_per_token"] == pytest.approx(useful, rel=1e-12)
-    assert round(got["useful_flops_per_token"] / 1e6) == 252  # README: "the project path 253 MFLOP" at ~0.153
-    assert round(got["baseline_flops_per_token"] / 1e6) == 406  # README: "the recipe needs 406 MFLOP"
+
+    def summary(share: float) -> dict:
+        return B.flops_summary(shape, 128, {"masked_share": share, "project_tokens_per_s": 1.0,
+                                            "baseline_tokens_per_s": 1.0})
+
+    assert summary(0.15)["useful_flops_per_token"] == pytest.approx(useful, rel=1e-12)
+    # The README quotes the work per token of one bench run, whose masked share is about 15%.
+    readme = (project_root() / "README.md").read_text(encoding="utf-8")
+    quoted = re.search(r"the recipe needs (\d+) MFLOP, the project path (\d+) MFLOP: ([\d.]+)x less", readme)
+    assert quoted, "README no longer quotes the work per token"
+    recipe, project, ratio = int(quoted.group(1)), int(quoted.group(2)), float(quoted.group(3))
+    assert round(summary(0.15)["baseline_flops_per_token"] / 1e6) == recipe  # the recipe's work has no share in it
+    # the share at which the project path needs the quoted work: a masked share a run can have (15% +- 1%)
+    per_share = (summary(0.16)["useful_flops_per_token"] - summary(0.14)["useful_flops_per_token"]) / 0.02
+    share = 0.15 + (project * 1e6 - summary(0.15)["useful_flops_per_token"]) / per_share
+    assert 0.14 <= share <= 0.16, share
+    assert abs(recipe / project - ratio) <= 0.01, (recipe, project, ratio)  # the quoted numbers are rounded
 
 
 # --------------------------------------------------------------------------- padding
@@ -554,12 +612,63 @@ def test_masking_comparison_counts_only_the_full_batches_the_collator_yields(mon
     got = B.masking_comparison(rows, bert_tokenizer, batch_size=4, rounds=2, warmup=1, project_passes=3,
                                collator_passes=1)
     assert seen == {"names": ["project", "collator", "collator_direct"], "rounds": 2, "warmup": 1}
-    # one run per second: project 3 passes x 10 rows; collator 1 pass of 2 full batches of 4 (the last 2
-    # rows are dropped); collator alone 1 pass x 10 rows
-    assert got["project_sequences_per_s"] == 30.0
+    # one run per second: project 3 passes of 2 full batches of 4 and collator 1 such pass (both pipelines drop
+    # the last 2 rows); collator alone 1 pass x 10 rows
+    assert got["project_sequences_per_s"] == 24.0
     assert got["collator_sequences_per_s"] == 8.0
     assert got["collator_direct_sequences_per_s"] == 10.0
-    assert got["ratio"] == 30.0 / 8.0 and got["direct_ratio"] == 3.0
+    assert got["ratio"] == 24.0 / 8.0 and got["direct_ratio"] == 2.4
+    assert got["runs_sequences_per_s"] == {"project": [24.0], "collator": [8.0], "collator_direct": [10.0]}
+
+
+def test_masking_comparison_drains_the_training_pipeline_and_destroys_iterators_after_the_clock(
+        monkeypatch, bert_tokenizer):
+    import mlm_tutorial.training as T
+
+    built, events = [], []
+    real_training_dataset = T.training_dataset
+
+    class Watched:  # a dataset whose iterators say when they are made, exhausted and destroyed
+        def __init__(self, data):
+            self.data = data
+
+        def __iter__(self):
+            events.append("iter")
+            outer = self
+
+            class Iterator:
+                def __init__(self):
+                    self.inner = iter(outer.data)
+
+                def __iter__(self):
+                    return self
+
+                def __next__(self):
+                    try:
+                        return next(self.inner)
+                    except StopIteration:
+                        events.append("end")
+                        raise
+
+                def __del__(self):
+                    events.append("destroyed")
+            return Iterator()
+
+    def training_dataset(*args, **kwargs):
+        built.append((args[2:], kwargs))
+        return Watched(real_training_dataset(*args, **kwargs))
+
+    clock_reads = []
+    real_clock = B.time.perf_counter
+    monkeypatch.setattr(T, "training_dataset", training_dataset)
+    monkeypatch.setattr(B.time, "perf_counter", lambda: clock_reads.append(len(events)) or real_clock())
+    rows = np.full((10, 8), bert_tokenizer.convert_tokens_to_ids("the"), dtype=np.int64)
+    got = B.masking_comparison(rows, bert_tokenizer, batch_size=4, rounds=1, warmup=0, project_passes=3, seed=7)
+    assert built == [((4, 6), {"seed": 7})]  # the project's own pipeline: 3 passes of 2 full batches
+    assert events == ["iter", "end", "destroyed"]
+    # the project run read the clock before its iterator was made and after it ended, not after it was destroyed
+    assert clock_reads[:2] == [0, 2]
+    assert got["project_sequences_per_s"] > 0 and len(got["runs_sequences_per_s"]["project"]) == 1
 
 
 def test_equal_loss_check_compares_relative_to_the_loss(monkeypatch):

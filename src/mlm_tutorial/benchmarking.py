@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import statistics
 import time
@@ -529,16 +530,16 @@ def training_comparison(model: Any, tokenizer: Any, rows: Any, batch_size: int =
     total_steps = (rounds + warmup) * steps_per_run
 
     def optimizer() -> Any:
-        return make_optimizer(make_schedule(learning_rate, total_steps + 1, max(total_steps // 10, 0)))
+        return make_optimizer(make_schedule(learning_rate, total_steps + 1, total_steps // 10))
 
     recipe_model, project_model = clone_model(model), clone_model(model)
     recipe_model.compile(optimizer=optimizer())  # no loss: the model's internal loss, as in the course
     recipe_data = course_recipe_dataset(recipe_model, tokenizer, rows, batch_size)
     trainer = build_trainer(project_model, optimizer(), fast_head=True)
 
-    # Both datasets are built once; every fit call starts a new pass over them, so each measured run
-    # trains on the same first batches. Building a pipeline inside the timed run would charge its
-    # tracing to the path that does it.
+    # Both datasets are built once; every fit call starts a new pass over them (the project's runs see the
+    # same batches each time, the recipe's are shuffled and masked afresh: the same work). Building a
+    # pipeline inside the timed run would charge its tracing to the path that does it.
     project_data = training_dataset(rows, tokenizer, batch_size, steps_per_run, seed=seed).repeat()
     runners = {"baseline": _fit_runner(recipe_model, recipe_data, steps_per_run),
                "project": _fit_runner(trainer, project_data, steps_per_run)}
@@ -637,8 +638,9 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
                        project_passes: int = 10, collator_passes: int = 1, seed: int = 42) -> dict[str, Any]:
     """Sequences/s of masking pipelines over the same ``rows``, in batches of ``batch_size``.
 
-    - ``project``: ``mask_tokens`` mapped over whole batches inside ``tf.data`` (``num_parallel_calls=AUTOTUNE``,
-      in order), as the project's training pipeline masks;
+    - ``project``: the project's training pipeline, :func:`mlm_tutorial.training.training_dataset` (each pass
+      shuffled, every batch gathered from the rows and masked by ``mask_tokens`` with BERT's 80/10/10 rule,
+      inside ``tf.data``, incomplete last batch dropped): what the project's ``fit`` consumes;
     - ``collator``: ``DataCollatorForLanguageModeling(return_tensors="tf")`` inside the ``tf.data`` pipeline that
       ``model.prepare_tf_dataset`` builds (``datasets.Dataset.to_tf_dataset`` with ``collate_fn``, shuffled,
       incomplete last batch dropped), i.e. what the course recipe's ``fit`` consumes;
@@ -646,17 +648,17 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
       ``to_tf_dataset`` hands them over), without the dataset around it.
 
     Every path hands every batch to Python. A run is ``project_passes`` (``collator_passes``) passes over the
-    rows; the ``tf.data`` runs are timed from creating the iterator to the last batch (destroying an iterator
-    can block while its autotuning thread sleeps). Runs alternate; ``ratio`` is project / collator and
-    ``direct_ratio`` project / collator_direct.
+    rows; the ``tf.data`` runs are timed from creating the iterator to the last batch, and the iterator is
+    destroyed after the clock stops (that can block while an autotuning thread sleeps). Runs alternate;
+    ``ratio`` is project / collator and ``direct_ratio`` project / collator_direct; every measured run's
+    rate is kept under ``runs_sequences_per_s``.
 
     Introduced in notebook 05.
     """
     import datasets
-    import tensorflow as tf
     from transformers import DataCollatorForLanguageModeling
 
-    from mlm_tutorial.masking import mask_tokens
+    from mlm_tutorial.training import steps_per_epoch, training_dataset
 
     rows = _check_rows(rows)
     batch_size = _check_int("batch_size", batch_size, 1)
@@ -664,11 +666,8 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
         raise ValueError(f"batch_size {batch_size} is larger than the {len(rows)} rows; use at most {len(rows)}.")
     project_passes = _check_int("project_passes", project_passes, 1)
     collator_passes = _check_int("collator_passes", collator_passes, 1)
-    seed_t = tf.constant(seed, tf.int64)
-    pipeline = (tf.data.Dataset.from_tensor_slices(rows).batch(batch_size).enumerate()
-                .map(lambda step, ids: mask_tokens(ids, tokenizer, seed=tf.stack([step, seed_t])),
-                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-                .prefetch(2).repeat(project_passes))
+    full_batches = steps_per_epoch(len(rows), batch_size)  # both pipelines drop the incomplete last batch
+    pipeline = training_dataset(rows, tokenizer, batch_size, project_passes * full_batches, seed=seed)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="tf")
     table = datasets.Dataset.from_dict({"input_ids": rows.tolist(), "attention_mask": np.ones_like(rows).tolist()})
     recipe = table.to_tf_dataset(columns=["input_ids", "attention_mask"], label_cols="labels", batch_size=batch_size,
@@ -679,9 +678,12 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
     def drain(data: Any) -> Callable[[], float]:
         def run() -> float:
             began = time.perf_counter()
-            for _ in iter(data):
+            iterator = iter(data)
+            for _ in iterator:
                 pass
-            return time.perf_counter() - began
+            seconds = time.perf_counter() - began
+            del iterator  # destroyed outside the timed span
+            return seconds
         return run
 
     def direct() -> None:
@@ -691,8 +693,8 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
 
     timings = run_interleaved({"project": drain(pipeline), "collator": drain(recipe), "collator_direct": direct},
                               rounds, warmup)
-    full_batches = len(rows) // batch_size  # the recipe drops the incomplete last batch
-    units = {"project": project_passes * len(rows), "collator": collator_passes * full_batches * batch_size,
+    units = {"project": project_passes * full_batches * batch_size,
+             "collator": collator_passes * full_batches * batch_size,
              "collator_direct": collator_passes * len(rows)}
     medians = timings.median_rates(units)
     return {"rows": int(len(rows)), "seq_len": int(rows.shape[1]), "batch_size": batch_size, "rounds": rounds,
@@ -700,7 +702,8 @@ def masking_comparison(rows: Any, tokenizer: Any, batch_size: int = 32, rounds: 
             "project_sequences_per_s": medians["project"], "collator_sequences_per_s": medians["collator"],
             "collator_direct_sequences_per_s": medians["collator_direct"],
             "ratio": medians["project"] / medians["collator"],
-            "direct_ratio": medians["project"] / medians["collator_direct"]}
+            "direct_ratio": medians["project"] / medians["collator_direct"],
+            "runs_sequences_per_s": timings.rates(units)}
 
 
 # --------------------------------------------------------------------------- the whole benchmark
@@ -850,6 +853,13 @@ TARGETS = (
 )
 
 
+def _relative_difference(difference: float, reference: float) -> float:
+    """``difference / |reference|``; 0 for no difference, infinite when only the reference is 0."""
+    if difference == 0:
+        return 0.0
+    return difference / abs(reference) if reference else math.inf
+
+
 def target_checks(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Each target with its measured value and whether it passed (``None`` when it was not measured).
 
@@ -861,7 +871,7 @@ def target_checks(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     measured = {
         "distilbert_speed": distil["ratio"] if distil else None,
         "bundled_speed": bundled["ratio"] if bundled else None,
-        "equal_loss": (validation["abs_diff"] / abs(validation["baseline_loss"])) if validation else None,
+        "equal_loss": _relative_difference(validation["abs_diff"], validation["baseline_loss"]) if validation else None,
         "flops_fraction": distil.get("fraction_of_peak") if distil else None,
         "masking_speed": results["masking"]["ratio"] if "masking" in results else None,
     }
@@ -946,20 +956,61 @@ def format_table(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results(results: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
-    """Write ``results`` as JSON (default ``build/bench.json``) via a temporary file, and return the path.
+def results_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """Where :func:`write_results` writes: ``path``, or ``build/bench.json`` by default, checked.
+
+    Inside the checkout only the build folder is written to, so ``--output README.md`` or a file under
+    ``src/`` is refused instead of replaced; a path outside the checkout is fine, a folder is not.
+    ``make bench`` calls it before measuring, so a bad ``--output`` fails at once, not after the runs.
 
     Part of `make bench`; no notebook calls it.
     """
-    from mlm_tutorial.paths import build_dir, refuse_source_tree, write_text_atomic
+    from mlm_tutorial.paths import build_dir, project_root, refuse_source_tree
+
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path or None, got {type(path).__name__}.")
+    target = (Path(path).expanduser() if path is not None else build_dir() / "bench.json").resolve()
+    refuse_source_tree(target, "results file")
+    root, build = project_root().resolve(), build_dir(create=False).resolve()
+    if target.is_relative_to(root) and not target.is_relative_to(build):
+        raise ValueError(f"results file {target} is inside the checkout but not in its build folder {build}, so it "
+                         "could replace one of the series' own files. Write it below the build folder or outside "
+                         "the checkout.")
+    if target.is_dir():
+        raise ValueError(f"results file {target} is a folder; name a file, e.g. {target / 'bench.json'}.")
+    return target
+
+
+def write_results(results: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
+    """Write ``results`` as JSON (default ``build/bench.json``) via a temporary file, and return the path.
+
+    The path is checked by :func:`results_path`. Numbers that are not finite (a NaN loss of a failed run)
+    are written as ``null``, so that every JSON reader can read the file.
+
+    Part of `make bench`; no notebook calls it.
+    """
+    from mlm_tutorial.paths import write_text_atomic
 
     if not isinstance(results, Mapping):
         raise TypeError(f"results must be a dict from run_benchmarks(), got {type(results).__name__}.")
-    target = Path(path) if path is not None else build_dir() / "bench.json"
-    refuse_source_tree(target, "results file")  # before a folder for it is made
+    target = results_path(path)  # before a folder for it is made
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"
+    text = json.dumps(_finite_or_none(results), indent=2, sort_keys=True, default=_json_default,
+                      allow_nan=False) + "\n"
     return write_text_atomic(target, text)
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every float that is NaN or infinite (NumPy's too) replaced by None, in dicts and lists."""
+    if isinstance(value, Mapping):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _finite_or_none(value.tolist())
+    if isinstance(value, (float, np.floating)) and not math.isfinite(float(value)):
+        return None
+    return value
 
 
 def _json_default(value: Any) -> Any:

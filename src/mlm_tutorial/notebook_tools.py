@@ -751,9 +751,9 @@ def refresh_sources(sync: bool = False) -> int:
     """Re-execute source notebooks in place, for their committed outputs; return the number that failed.
 
     The maintainers' ``make notebooks`` (with ``sync=True``: :func:`sync_sources` first). Notebook 00 runs
-    last because its map of the series reads the other notebooks. A notebook whose run fails is left
-    exactly as it was (its error is printed and its kernel's stderr is in ``build/logs/``), so a broken
-    run never replaces good outputs.
+    last because its map of the series reads the other notebooks. A notebook whose run fails is not
+    written (its error is printed and its kernel's stderr is in ``build/logs/``), so a broken run never
+    replaces good outputs; only ``sync`` may have changed its generated cells before.
 
     Each updated notebook's header gets the time its run took (:func:`stamp_offline_run`). Notebook 00
     shows that time for every notebook in its map, its own included, so when its own changes it runs
