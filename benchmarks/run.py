@@ -41,20 +41,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: The settings a flag can change; each one's flag is its name with dashes (batch_size: --batch-size).
+FLAG_SETTINGS = ("rounds", "warmup", "batch_size", "seq_len", "bundled_steps", "distilbert_steps", "loss_steps",
+                 "masking_rounds", "matmul_size")
+
+
 def settings_from(args: argparse.Namespace) -> BenchSettings:
-    chosen = {"rounds": args.rounds, "warmup": args.warmup, "batch_size": args.batch_size, "seq_len": args.seq_len,
-              "bundled_steps": args.bundled_steps, "distilbert_steps": args.distilbert_steps,
-              "loss_steps": args.loss_steps, "masking_rounds": args.masking_rounds, "matmul_size": args.matmul_size}
-    chosen = {key: value for key, value in chosen.items() if value is not None}
+    chosen = {name: getattr(args, name) for name in FLAG_SETTINGS if getattr(args, name) is not None}
     if args.no_distilbert:
         chosen["distilbert"] = False
     return BenchSettings.quick_settings(**chosen) if args.quick else BenchSettings(**chosen)
-
-
-#: The command-line flag of each setting, for error messages.
-FLAGS = {"rounds": "--rounds", "warmup": "--warmup", "batch_size": "--batch-size", "seq_len": "--seq-len",
-         "bundled_steps": "--bundled-steps", "distilbert_steps": "--distilbert-steps", "loss_steps": "--loss-steps",
-         "masking_rounds": "--masking-rounds", "matmul_size": "--matmul-size"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     except (TypeError, ValueError) as error:
         message = str(error)
         name = message.split(" ", 1)[0]
-        if name in FLAGS:  # name the flag the user typed, not the settings field
-            message = FLAGS[name] + message[len(name):]
+        if name in FLAG_SETTINGS:  # name the flag the user typed, not the settings field
+            message = "--" + name.replace("_", "-") + message[len(name):]
         print(f"bad option: {message}")
         return 2
     try:
