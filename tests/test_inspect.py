@@ -246,6 +246,22 @@ def test_plot_attention_mask_draws_the_mask(batch):
         plot_attention_mask({"input_ids": [[1, 2]]})
 
 
+def test_plot_attention_mask_of_notebook_02s_batch_leaves_room_on_a_slide():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mlm_tutorial.notebook_tools import SLIDE_HEIGHT
+
+    # notebook 02 draws 24 headlines at its max_length; its slide also holds a paragraph and the code cell
+    ax = plot_attention_mask({"attention_mask": np.ones((24, 16), dtype=np.int64)})
+    width, height = ax.figure.get_size_inches() * ax.figure.dpi
+    plt.close("all")
+    assert height <= SLIDE_HEIGHT - 250, height  # about 250 px for the paragraph and the code above it
+    assert width <= 1200
+
+
 def test_special_positions_flags_unknown_and_mask_tokens(bert_tokenizer, roberta_tokenizer):
     for tok in (bert_tokenizer, roberta_tokenizer):
         ids = [tok.cls_token_id, tok.unk_token_id, 500, tok.mask_token_id, tok.sep_token_id, tok.pad_token_id]

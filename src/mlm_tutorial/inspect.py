@@ -293,7 +293,7 @@ def plot_attention_mask(encoding: Any, ax: Any = None, title: str = "attention_m
     mask = _as_batch(_field(encoding, "attention_mask"), "attention_mask")
     if ax is None:
         width = min(12.0, 2.0 + 0.25 * mask.shape[1])
-        _, ax = plt.subplots(figsize=(width, 1.0 + 0.3 * mask.shape[0]))
+        _, ax = plt.subplots(figsize=(width, 1.0 + 0.2 * mask.shape[0]))  # a slide holds 24 rows and the prose
     colors = ListedColormap(["#f2f2f2", "#1f4e79"])
     ax.imshow(mask, cmap=colors, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
     ax.set_xlabel("position")
