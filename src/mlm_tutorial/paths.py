@@ -94,8 +94,8 @@ def build_dir(create: bool = True) -> Path:
         path = project_root() / path
     path = path.resolve()
     for source in _source_trees():
-        inside = _is_inside(path, source)
-        if inside or _is_inside(source, path):
+        inside = path.is_relative_to(source)
+        if inside or source.is_relative_to(path):
             where = "is inside" if inside else "holds"
             raise ValueError(f"{BUILD_ENV} names {path}, which {where} {source.name}/: the series never writes "
                              f"there. Set {BUILD_ENV} to a folder of its own, or unset it for build/ in the checkout.")
@@ -108,14 +108,6 @@ def _source_trees() -> tuple[Path, Path]:
     return data_dir().resolve(), (project_root() / "notebooks").resolve()
 
 
-def _is_inside(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-        return True
-    except ValueError:
-        return False
-
-
 def refuse_source_tree(target: Path, what: str) -> None:
     """Raise ``ValueError`` when ``target`` lies inside ``data/`` or ``notebooks/``: the series only reads them.
 
@@ -124,7 +116,7 @@ def refuse_source_tree(target: Path, what: str) -> None:
     """
     target = Path(target).expanduser().resolve()
     for source in _source_trees():
-        if _is_inside(target, source):
+        if target.is_relative_to(source):
             raise ValueError(f"{what} {target} is inside {source.name}/, which the series never writes to. "
                              "Save below mlm_tutorial.paths.build_dir() instead.")
 
