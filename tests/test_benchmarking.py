@@ -415,9 +415,11 @@ def test_results_path_keeps_the_checkout_safe(tmp_path, monkeypatch):
     monkeypatch.setenv("MLM_TUTORIAL_BUILD", str(tmp_path / "build"))
     assert B.results_path() == (tmp_path / "build" / "bench.json").resolve()
     assert B.results_path(tmp_path / "elsewhere" / "b.json") == (tmp_path / "elsewhere" / "b.json").resolve()
-    for inside in (project_root() / "README.md", project_root() / "src" / "bench.json"):
+    for inside in (project_root() / "README.md", project_root() / "bench.json"):
         with pytest.raises(ValueError, match="inside the checkout but not in its build folder"):
             B.results_path(inside)
+    with pytest.raises(ValueError, match="is inside src/, which the series never writes to"):
+        B.results_path(project_root() / "src" / "bench.json")
     with pytest.raises(ValueError, match="is inside data/, which the series never writes to"):
         B.results_path(data_dir() / "bench.json")
     (tmp_path / "folder").mkdir()

@@ -124,3 +124,14 @@ def test_tokenizer_without_classifier_token(bert_tokenizer: Any) -> None:
                                    sep_token_id=bert_tokenizer.sep_token_id)
     with pytest.raises(ValueError, match="needs a classifier and a separator token"):
         chunk_texts(["some text"], no_cls)
+
+
+def test_chunk_texts_refuses_a_table_and_a_missing_tokenizer(bert_tokenizer: Any) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": ["shares rose sharply on monday ."] * 50})
+    with pytest.raises(TypeError, match=r"got DataFrame.*dataset\['text'\]"):
+        chunk_texts(frame, bert_tokenizer, chunk_size=8)
+    with pytest.raises(TypeError, match="tokenizer must be a transformers tokenizer.*got NoneType"):
+        chunk_texts(frame["text"], None, chunk_size=8)
+    assert chunk_texts(frame["text"], bert_tokenizer, chunk_size=8).shape[1] == 8

@@ -214,3 +214,44 @@ def test_perplexity_by_category_uses_the_seed_it_is_given(mlm_model: Any, bert_t
 def test_masked_sentences_refuse_two_placeholders(bert_tokenizer: Any) -> None:
     with pytest.raises(ValueError, match=r"templates\[0\].*exactly once"):
         masked_sentences(["the {mask} rose and the {mask} fell ."], bert_tokenizer)
+
+
+# --------------------------------------------------------------------------- inputs that would mislead
+
+
+def test_fixed_masks_need_a_seed(test_chunks: np.ndarray, bert_tokenizer: Any) -> None:
+    for seed in (None, True, 1.5):
+        with pytest.raises(TypeError, match="seed must be an int such as 1234"):
+            fixed_masks(test_chunks, bert_tokenizer, seed=seed)  # type: ignore[arg-type]
+
+
+def test_a_tokenizer_of_another_checkpoint_is_refused(mlm_model: Any, roberta_tokenizer: Any,
+                                                       test_chunks: np.ndarray) -> None:
+    from mlm_tutorial.evaluation import fill_mask_predictions
+
+    with pytest.raises(ValueError, match="pads with id 1 but the model expects 0"):
+        fill_mask_predictions(mlm_model, roberta_tokenizer, ["shares <mask> sharply ."])
+    with pytest.raises(ValueError, match="pads with id 1 but the model expects 0"):
+        perplexity_by_category(mlm_model, roberta_tokenizer, {"business": test_chunks})
+    with pytest.raises(TypeError, match="tokenizer must be a transformers tokenizer"):
+        fill_mask_predictions(mlm_model, None, ["shares [MASK] sharply ."])
+    with pytest.raises(TypeError, match="model must be a transformers masked LM.*got str"):
+        masked_lm_score("bert", *fixed_masks(test_chunks, roberta_tokenizer, seed=1))
+
+
+def test_rows_longer_than_the_models_positions_are_refused(mlm_model: Any) -> None:
+    positions = mlm_model.config.max_position_embeddings
+    ids = np.full((1, positions + 1), 5)
+    labels = np.full_like(ids, IGNORE_INDEX)
+    labels[0, 3] = 5
+    with pytest.raises(ValueError, match=f"{positions + 1} tokens long, but the model has only {positions} positions"):
+        masked_lm_score(mlm_model, ids, labels)
+
+
+def test_unigram_baseline_refuses_ids_outside_the_vocabulary(bert_tokenizer: Any) -> None:
+    labels = np.array([[5, IGNORE_INDEX]])
+    with pytest.raises(ValueError, match=f"labels holds id {len(bert_tokenizer)}, outside"):
+        unigram_baseline(np.array([5, 6, 7]), np.array([[len(bert_tokenizer), IGNORE_INDEX]]), bert_tokenizer)
+    with pytest.raises(ValueError, match="train_ids holds id -3, outside"):
+        unigram_baseline(np.array([5, -3]), labels, bert_tokenizer)
+    assert unigram_baseline(np.array([5, 6, 5]), labels, bert_tokenizer).masked_tokens == 1

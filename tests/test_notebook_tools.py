@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import io
 import os
@@ -807,42 +808,69 @@ def test_run_all_unknown_selection(series_root: Path) -> None:
 # --------------------------------------------------------------------------- Colab
 
 
-def _run_install_cell(monkeypatch: pytest.MonkeyPatch, on_colab: bool,
-                      checkout_exists: bool = False) -> list[list[str]]:
-    """Run the install cell, on Colab or not, with the checkout folder present or not (whatever this machine
-    has); returns the commands it ran."""
+def _run_install_cell(monkeypatch: pytest.MonkeyPatch, on_colab: bool, checkout_exists: bool = False,
+                      installed: bool = False, pip_fails: bool = False) -> tuple[list[list[str]], list[str]]:
+    """Run the install cell, on Colab or not, with the checkout folder and the marker of a finished install
+    present or not (whatever this machine has); returns the commands it ran and the files it wrote."""
     calls: list[list[str]] = []
-    real_isdir = os.path.isdir
+    written: list[str] = []
+    marker = f"{colab.COLAB_CHECKOUT}/{colab.INSTALLED_MARKER}"
+    real_isdir, real_isfile, real_open = os.path.isdir, os.path.isfile, builtins.open
     monkeypatch.setattr(os.path, "isdir",
                         lambda path: checkout_exists if path == colab.COLAB_CHECKOUT else real_isdir(path))
-    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: calls.append(list(args)))
+    monkeypatch.setattr(os.path, "isfile", lambda path: installed if path == marker else real_isfile(path))
+
+    def fake_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if path == marker:
+            written.append(path)
+            return io.StringIO()
+        return real_open(path, *args, **kwargs)
+
+    def fake_run(args: list[str], **kwargs: Any) -> None:
+        calls.append(list(args))
+        if pip_fails and "pip" in args:
+            raise subprocess.CalledProcessError(1, args)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(subprocess, "run", fake_run)
     if on_colab:
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setenv(ROOT_ENV, str(project_root()))  # so that the next line is undone after the test
     monkeypatch.delenv(ROOT_ENV)
     exec(compile(install_cell_source(), "install-cell", "exec"), {})
-    return calls
+    return calls, written
 
 
 def test_install_cell_does_nothing_off_colab(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _run_install_cell(monkeypatch, on_colab=False) == []
+    assert _run_install_cell(monkeypatch, on_colab=False) == ([], [])
     assert ROOT_ENV not in os.environ
 
 
 def test_install_cell_on_colab_clones_and_installs(monkeypatch: pytest.MonkeyPatch) -> None:
-    clone, install = _run_install_cell(monkeypatch, on_colab=True)
+    (clone, install), written = _run_install_cell(monkeypatch, on_colab=True)
     assert clone[:2] == ["git", "clone"]
     assert REPOSITORY_URL in clone and colab.COLAB_CHECKOUT in clone
     assert install[:4] == [sys.executable, "-m", "pip", "install"]
     assert f"{colab.COLAB_CHECKOUT}/requirements-colab.txt" in install
+    assert written == [f"{colab.COLAB_CHECKOUT}/{colab.INSTALLED_MARKER}"]  # after pip succeeded
     assert os.environ[ROOT_ENV] == colab.COLAB_CHECKOUT
 
 
 def test_install_cell_run_again_on_colab_only_sets_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Running the cell again in the same runtime (or after a kernel restart) finds the checkout: no second
-    # clone or install.
-    assert _run_install_cell(monkeypatch, on_colab=True, checkout_exists=True) == []
+    # Running the cell again in the same runtime (or after a kernel restart) finds the finished install: no
+    # second clone or install.
+    assert _run_install_cell(monkeypatch, on_colab=True, checkout_exists=True, installed=True) == ([], [])
     assert os.environ[ROOT_ENV] == colab.COLAB_CHECKOUT
+
+
+def test_install_cell_on_colab_installs_again_after_a_failed_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pip failed or was stopped: the clone is there, the marker is not, so nothing is marked as installed ...
+    with pytest.raises(subprocess.CalledProcessError):
+        _run_install_cell(monkeypatch, on_colab=True, pip_fails=True)
+    monkeypatch.undo()
+    # ... and the next run of the cell installs instead of skipping to a kernel without the pins.
+    (install,), written = _run_install_cell(monkeypatch, on_colab=True, checkout_exists=True)
+    assert install[:4] == [sys.executable, "-m", "pip", "install"] and len(written) == 1
 
 
 def test_colab_requirements_keep_transformers_4() -> None:
@@ -1035,3 +1063,4 @@ def test_nbval_comparison_ignores_noise_but_not_errors(ignore_stderr_noise: Call
     assert cell.compare_outputs(stored, fresh_noisy) is True  # noise stored in the notebook is ignored too
     assert cell.compare_outputs(fresh_real, stored) is False
     assert cell.compare_outputs([new_output("stream", name="stdout", text="vocab 5999\n")], stored) is False
+

@@ -132,7 +132,8 @@ def test_a_relative_build_dir_counts_from_the_checkout(monkeypatch: pytest.Monke
 
 
 @pytest.mark.parametrize("value, words", [(".", "holds data/"), ("notebooks/out", "inside notebooks/"),
-                                          ("data", "inside data/")])
+                                          ("data", "inside data/"), ("src", "inside src/"),
+                                          ("tests/out", "inside tests/"), (".git", "inside .git/")])
 def test_build_dir_refuses_the_source_folders(monkeypatch: pytest.MonkeyPatch, no_root_override: None,
                                               value: str, words: str) -> None:
     monkeypatch.setenv(BUILD_ENV, value)
@@ -173,19 +174,56 @@ def test_record_metrics_accepts_a_string_path(tmp_path: Path) -> None:
     assert json.loads(target.read_text(encoding="utf-8")) == {"s": {"x": 1}}
 
 
-@pytest.mark.parametrize("old", ["{not json", "[1, 2]"])
-def test_record_metrics_replaces_an_unreadable_file(tmp_path: Path, old: str) -> None:
+@pytest.mark.parametrize("old", [b"{not json", b"[1, 2]", b"\xff\xfe\x00 not utf-8"])
+def test_record_metrics_sets_an_unreadable_file_aside(tmp_path: Path, old: bytes,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "metrics.json"
-    target.write_text(old, encoding="utf-8")
+    target.write_bytes(old)
     record_metrics("nb04", {"loss": 1.0}, path=target)
     assert json.loads(target.read_text(encoding="utf-8")) == {"nb04": {"loss": 1.0}}
+    assert (tmp_path / "metrics.json.unreadable-1").read_bytes() == old  # kept, not overwritten
+    assert "moved it to metrics.json.unreadable-1" in capsys.readouterr().out
+    target.write_bytes(old)
+    record_metrics("nb04", {"loss": 2.0}, path=target)
+    assert (tmp_path / "metrics.json.unreadable-2").read_bytes() == old
 
 
-def test_record_metrics_replaces_a_file_that_is_not_text(tmp_path: Path) -> None:
-    target = tmp_path / "metrics.json"
-    target.write_bytes(b"\xff\xfe\x00 not utf-8")
-    record_metrics("nb04", {"loss": 1.0}, path=target)
-    assert json.loads(target.read_text(encoding="utf-8")) == {"nb04": {"loss": 1.0}}
+def test_files_in_the_checkout_are_written_only_below_its_build_folder(monkeypatch: pytest.MonkeyPatch,
+                                                                      no_root_override: None) -> None:
+    readme = project_root() / "README.md"
+    before = readme.read_bytes()
+    for target in (readme, project_root() / "metrics.json"):
+        with pytest.raises(ValueError, match="inside the checkout but not in its build folder"):
+            record_metrics("x", {"a": 1}, path=target)
+    assert readme.read_bytes() == before and not (project_root() / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_blank_build_setting_counts_as_unset(monkeypatch: pytest.MonkeyPatch, no_root_override: None,
+                                               value: str) -> None:
+    monkeypatch.setenv(BUILD_ENV, value)
+    assert build_dir(create=False) == project_root() / "build"
+
+
+def test_build_dir_refuses_a_file_an_unwritable_folder_and_an_unknown_home(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path / "a-file"))
+    with pytest.raises(ValueError, match="which is a file"):
+        build_dir()
+    monkeypatch.setenv(BUILD_ENV, "~no-such-user-here/out")
+    with pytest.raises(ValueError, match="~no-such-user-here/out.*Write the folder's path out in full"):
+        build_dir()
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path / "locked"))
+    monkeypatch.setattr(paths.os, "access", lambda path, mode: False)  # as for a folder without write permission
+    with pytest.raises(ValueError, match="locked cannot be written to.*MLM_TUTORIAL_BUILD"):
+        build_dir()
+
+
+def test_a_relative_root_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ROOT_ENV, ".")
+    with pytest.raises(ValueError, match="relative path.*absolute path"):
+        project_root()
 
 
 def test_record_metrics_from_two_writers_at_once_leaves_a_whole_file(monkeypatch: pytest.MonkeyPatch,

@@ -302,3 +302,14 @@ def test_tokenizer_without_padding_token_gets_the_tutorials_message() -> None:
     with pytest.raises(ValueError, match="has no padding token") as caught:
         tokenize_to_tf(["markets rose"], plain, max_length=8)
     assert "tokenizer.pad_token = tokenizer.eos_token" in str(caught.value)
+
+
+def test_a_whole_table_is_refused_with_its_text_column_named(bert_tokenizer: Any, news_corpus: Any) -> None:
+    frame = pd.DataFrame({"text": ["shares rose .", "profits fell ."], "label": [1, 1]})
+    with pytest.raises(TypeError, match=r"whole table \(DataFrame\).*frame\['text'\]"):
+        tokenize_to_tf(frame, bert_tokenizer, max_length=8)
+    with pytest.raises(TypeError, match=r"whole table \(Dataset\).*dataset\['text'\]"):
+        tokenize_to_tf(news_corpus["train"], bert_tokenizer, max_length=8)
+    with pytest.raises(TypeError, match=r"texts\[0\] is a record \(\{'text': .*\.\.\.\), not a string"):
+        tokenize_to_tf(list(news_corpus["train"])[:2], bert_tokenizer, max_length=8)
+    assert tokenize_to_tf(frame["text"], bert_tokenizer, max_length=8)["input_ids"].shape == (2, 8)

@@ -584,7 +584,8 @@ def _notebook_cells(folder, plan, run_config=None):
 
 def _run(folder, plan, rows, tok, callbacks=(), run_config=None):
     model, optimizer, trainer, keeper = _notebook_cells(folder, plan, run_config)
-    result = T.fit_mlm(trainer, plan, rows, tok, checkpoints=keeper, callbacks=callbacks, verbose=0)
+    seed = (run_config or {}).get("seed", 42)
+    result = T.fit_mlm(trainer, plan, rows, tok, checkpoints=keeper, callbacks=callbacks, seed=seed, verbose=0)
     return model, optimizer, keeper, result
 
 
@@ -619,8 +620,11 @@ def test_checkpoints_from_other_settings_are_not_restored(tmp_path, tokenizer, b
                                 run_config={"lr": 2})
     assert keeper.latest_step() == 2
     assert keeper.restore() == 0
-    assert "other settings" in capsys.readouterr().out
+    assert f"come from other settings: moved them to {tmp_path}.set-aside-1" in capsys.readouterr().out
     assert keeper.latest_step() is None
+    aside = Path(f"{tmp_path}.set-aside-1")  # the other run's files, kept
+    assert json.loads((aside / "run.json").read_text(encoding="utf-8"))["lr"] == 1
+    assert (aside / "ckpt-2.index").is_file()
 
 
 def test_run_name_separates_every_setting_that_changes_training():
@@ -917,3 +921,154 @@ def test_fit_mlm_counts_only_the_tokens_it_trained_on_and_checks_the_start(token
     other.iterations.assign(1)
     with pytest.raises(ValueError, match="at step 1, not at a multiple of checkpoint_every=2"):
         T.fit_mlm(misaligned, plan, rows, tokenizer, verbose=0)
+
+
+# --------------------------------------------------------------------------- nothing is lost
+
+
+def _cut_run(folder, tokenizer, business, stop_at, run_config=None):
+    """An interrupted run: 6 steps planned, stopped after ``stop_at`` (a checkpoint every 2 steps)."""
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 3, 1e-3)
+    _run(folder, plan, rows, tokenizer, callbacks=[StopAt(stop_at)], run_config=run_config)
+    return rows, plan
+
+
+def test_checkpoints_without_their_index_file_are_still_resumed(tmp_path, tokenizer, business):
+    rows, plan = _cut_run(tmp_path, tokenizer, business, 5)  # ckpt-2 and ckpt-4 on disk
+    (tmp_path / "checkpoint").unlink()
+    *_, resumed = _run(tmp_path, plan, rows, tokenizer)
+    assert (resumed.start_step, resumed.end_step) == (4, 6)
+
+    rows, plan = _cut_run(tmp_path / "b", tokenizer, business, 3)
+    (tmp_path / "b" / "checkpoint").write_text("garbage{", encoding="utf-8")
+    *_, resumed = _run(tmp_path / "b", plan, rows, tokenizer)
+    assert (resumed.start_step, resumed.end_step) == (2, 6)
+
+
+def test_an_unreadable_newest_checkpoint_falls_back_to_the_older_one(tmp_path, tokenizer, business):
+    rows, plan = _cut_run(tmp_path, tokenizer, business, 5)
+    (tmp_path / "ckpt-4.index").write_bytes(b"not a checkpoint index")
+    *_, resumed = _run(tmp_path, plan, rows, tokenizer)
+    assert (resumed.start_step, resumed.end_step) == (2, 6)
+
+
+def test_unreadable_checkpoints_are_set_aside_not_deleted(tmp_path, tokenizer, business, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "ckpt-2.index").write_bytes(b"half a file")
+    (folder / "ckpt-2.data-00000-of-00001").write_bytes(b"\0" * 10)
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 1, 1e-3)
+    model, optimizer, trainer, keeper = _notebook_cells(folder, plan)
+    keeper.verbose = True
+    assert keeper.restore() == 0
+    aside = tmp_path / "run.set-aside-1"
+    assert f"moved them to {aside}" in capsys.readouterr().out
+    assert (aside / "ckpt-2.index").read_bytes() == b"half a file"
+    assert sorted(p.name for p in folder.iterdir()) == ["run.json"]
+
+
+def test_a_model_trained_before_is_not_taken_for_a_fresh_one(tmp_path, tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 1, 1e-3)
+    model, _, trainer, keeper = _notebook_cells(tmp_path / "a", plan)
+    T.fit_mlm(trainer, plan, rows, tokenizer, checkpoints=keeper, verbose=0)
+    # The optimizer and keeper cells run again, the model cell does not: the model has trained already.
+    optimizer = T.make_optimizer(T.schedule_for(plan))
+    T.build_trainer(model, optimizer)
+    fresh = T.CheckpointKeeper(tmp_path / "b", model, optimizer, plan.total_steps, plan.checkpoint_every,
+                               verbose=False)
+    with pytest.raises(RuntimeError, match="trained before, with another optimizer.*cells again from the one"):
+        fresh.restore()
+    assert not (tmp_path / "b" / "run.json").exists()
+
+
+def test_checkpoint_keeper_refuses_what_tensorflow_would_fail_on_later(tmp_path, monkeypatch):
+    model = no_dropout_bundled()
+    optimizer = T.make_optimizer(1e-3)
+    with pytest.raises(ValueError, match=r"has a '\[' in its path.*MLM_TUTORIAL_BUILD"):
+        T.CheckpointKeeper(tmp_path / "course [2026]" / "run", model, optimizer, 4, 2)
+    monkeypatch.setattr(T.os, "access", lambda path, mode: False)  # as for a folder without write permission
+    with pytest.raises(PermissionError, match="run is not writable.*MLM_TUTORIAL_BUILD"):
+        T.CheckpointKeeper(tmp_path / "run", model, optimizer, 4, 2)
+
+
+def test_fit_mlm_refuses_a_keeper_made_for_another_run(tmp_path, tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 3, 1e-3)  # 6 steps, a checkpoint every 2
+    model, optimizer, trainer, _ = _notebook_cells(tmp_path / "x", plan)
+    other = T.CheckpointKeeper(tmp_path / "a", model, optimizer, 4, 2, verbose=False)
+    with pytest.raises(ValueError, match="made for 4 steps, checkpointed every 2, but the plan has 6 and 2"):
+        T.fit_mlm(trainer, plan, rows, tokenizer, checkpoints=other, verbose=0)
+    seven = T.CheckpointKeeper(tmp_path / "b", model, optimizer, 6, 2, run_config={"seed": 7}, verbose=False)
+    with pytest.raises(ValueError, match="run_config has seed=7, but this call trains with 42"):
+        T.fit_mlm(trainer, plan, rows, tokenizer, checkpoints=seven, seed=42, verbose=0)
+    assert int(optimizer.iterations.numpy()) == 0 and not any((tmp_path / "b").iterdir())
+
+
+def test_a_changed_setting_sets_the_interrupted_run_aside(tmp_path, tokenizer, business, capsys):
+    rows, plan = _cut_run(tmp_path / "run", tokenizer, business, 3)  # ckpt-2, run.json with fit_mlm's settings
+    saved = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
+    assert saved["seed"] == 42 and saved["plan"]["learning_rate"] == 1e-3 and saved["data"].startswith("8x32 ")
+    other = T.plan_training(len(rows), 4, 3, 5e-4)  # another learning rate, same steps
+    _, _, keeper, result = _run(tmp_path / "run", other, rows, tokenizer)
+    assert result.start_step == 0 and result.end_step == 6
+    assert (tmp_path / "run.set-aside-1" / "ckpt-2.index").is_file()
+
+
+def test_run_settings_ignore_where_the_model_lies_and_see_what_changes_training(tmp_path, tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 3, 1e-3)
+    here = no_dropout_bundled()
+    copy = tmp_path / "moved" / bundled_model_dir().name
+    shutil.copytree(bundled_model_dir(), copy)
+    from transformers import TFAutoModelForMaskedLM
+
+    moved = TFAutoModelForMaskedLM.from_pretrained(str(copy), hidden_dropout_prob=0.0,
+                                                   attention_probs_dropout_prob=0.0)
+    settings = T.run_settings(here, plan, rows, seed=42, fast_head=True)
+    assert T.run_settings(moved, plan, rows, seed=42, fast_head=True) == settings
+    assert json.loads(json.dumps(settings)) == settings  # what run.json stores
+    changed = [T.run_settings(here, plan, rows[::-1], seed=42, fast_head=True),
+               T.run_settings(here, T.plan_training(len(rows), 4, 3, 2e-3), rows, seed=42, fast_head=True),
+               T.run_settings(here, plan, rows, seed=7, fast_head=True),
+               T.run_settings(here, plan, rows, seed=42, fast_head=False),
+               T.run_settings(here, plan, rows, seed=42, fast_head=True, mlm_probability=0.2),
+               T.run_settings(tiny_model("bert", tokenizer), plan, rows, seed=42, fast_head=True)]
+    assert all(other != settings for other in changed)
+    with pytest.raises(TypeError, match="plan must be a TrainPlan"):
+        T.run_settings(here, {"steps": 6}, rows, seed=42, fast_head=True)
+
+
+def test_save_model_never_replaces_a_folder_that_is_not_a_saved_model(tmp_path, bert, tokenizer):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(ValueError, match="holds files but no saved model"):
+        T.save_model(bert, tokenizer, notes)
+    assert (notes / "notes.txt").read_text(encoding="utf-8") == "mine"
+    from mlm_tutorial.paths import project_root
+
+    for above in (project_root(), project_root().parent):
+        with pytest.raises(ValueError, match="holds .*which the series never writes to"):
+            T.save_model(bert, tokenizer, above)
+    assert (project_root() / "data").is_dir() and (project_root() / "notebooks").is_dir()
+
+
+def test_optimizer_and_plan_numbers_are_checked_and_numpy_numbers_work():
+    for bad in ({"weight_decay": float("nan")}, {"weight_decay": -0.1}, {"clipnorm": float("inf")},
+                {"clipnorm": True}, {"clipnorm": 0.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            T.make_optimizer(1e-3, **bad)
+    for rate in (5.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="learning_rate must be between 0 and 1"):
+            T.make_optimizer(rate)
+    assert float(T.make_optimizer(np.float32(1e-3)).learning_rate) == pytest.approx(1e-3)
+    plan = T.plan_training(64, 4, 1, np.float32(1e-3), warmup_ratio=np.float64(0.1))
+    assert plan.learning_rate == pytest.approx(1e-3) and plan.warmup_steps == 2
+
+
+def test_training_dataset_reports_a_bad_masking_probability_itself(tokenizer, business):
+    with pytest.raises(ValueError, match="^mlm_probability must lie strictly between 0 and 1, got 1.5"):
+        T.training_dataset(business.train_rows[:8], tokenizer, 4, 2, mlm_probability=1.5)

@@ -29,7 +29,8 @@ def chunk_texts(texts: Sequence[str] | Iterable[str], tokenizer: Any, chunk_size
     """
     if isinstance(texts, str):
         texts = [texts]
-    elif isinstance(texts, Mapping) or not isinstance(texts, Iterable):
+    elif isinstance(texts, Mapping) or not isinstance(texts, Iterable) or hasattr(texts, "columns") \
+            or hasattr(texts, "column_names"):
         raise TypeError(
             f"texts must be a list of strings (or one string), got {type(texts).__name__}. "
             "For a dataset or a batch, pass its text column, e.g. dataset['text']."
@@ -39,13 +40,18 @@ def chunk_texts(texts: Sequence[str] | Iterable[str], tokenizer: Any, chunk_size
         raise ValueError("texts is empty: pass a non-empty list of articles.")
     for index, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"texts[{index}] is {text!r} ({type(text).__name__}), not a string. Drop or fix that row.")
+            shown = repr(text) if len(repr(text)) <= 80 else repr(text)[:77] + "..."
+            raise TypeError(f"texts[{index}] is {shown} ({type(text).__name__}), not a string. Drop or fix that row; "
+                            "for a dataset, pass its text column, e.g. dataset['text'].")
     if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 8:
         raise ValueError(f"chunk_size must be an int of at least 8, got {chunk_size!r}.")
     chunk_size = int(chunk_size)  # a NumPy integer, e.g. from looping over np.array([64, 128]), works too
     limit = getattr(tokenizer, "model_max_length", None)
     if isinstance(limit, int) and limit < 10**6 and chunk_size > limit:
         raise ValueError(f"chunk_size {chunk_size} is above the tokenizer's model_max_length {limit}; use at most {limit}.")
+    if not hasattr(tokenizer, "cls_token_id") or not hasattr(tokenizer, "sep_token_id"):
+        raise TypeError(f"tokenizer must be a transformers tokenizer (load it with resources.load_tokenizer), got "
+                        f"{type(tokenizer).__name__}.")
     start, end = tokenizer.cls_token_id, tokenizer.sep_token_id
     if start is None or end is None:
         raise ValueError("the tokenizer needs a classifier and a separator token to build chunks.")

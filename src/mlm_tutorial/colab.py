@@ -15,13 +15,18 @@ COLAB_CHECKOUT = "/content/mlm-tutorial"
 #: Tag carried by the install cell, so tools can find it.
 INSTALL_TAG = "colab-install"
 
+#: File in the Colab clone that says the install finished.
+INSTALLED_MARKER = ".colab-installed"
+
 
 def install_cell_source() -> str:
     """Source of the install cell that opens every notebook.
 
     On Colab it clones the repository (for the package and the bundled data), installs
     ``requirements-colab.txt`` (transformers 4.x instead of Colab's transformers 5, which has no
-    TensorFlow classes) and the package, and points ``MLM_TUTORIAL_ROOT`` at the clone.
+    TensorFlow classes) and the package, and points ``MLM_TUTORIAL_ROOT`` at the clone. A marker file
+    (:data:`INSTALLED_MARKER`) is written only after pip succeeds, so running the cell again after a failed
+    or interrupted install installs again instead of skipping it.
     Anywhere else ``make run`` has installed everything already; the cell only checks that the
     kernel is that environment's Python and, when it is not (a Jupyter started from another
     environment), stops with what to run instead of a bare ``No module named 'mlm_tutorial'``
@@ -37,8 +42,11 @@ def install_cell_source() -> str:
         "        subprocess.run([\"git\", \"clone\", \"--quiet\", \"--depth\", \"1\", \"--branch\", "
         f'"{BRANCH}",\n'
         f'                        "{REPOSITORY_URL}", checkout], check=True)\n'
+        f'    if not os.path.isfile(f"{{checkout}}/{INSTALLED_MARKER}"):  # also after a failed or stopped install\n'
+        "        # pip may print resolver messages about Colab's other packages; they do not affect the series\n"
         "        subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
         "                        \"-r\", f\"{checkout}/requirements-colab.txt\", checkout], check=True)\n"
+        f'        open(f"{{checkout}}/{INSTALLED_MARKER}", "w", encoding="utf-8").close()\n'
         '    os.environ["MLM_TUTORIAL_ROOT"] = checkout\n'
         'elif importlib.util.find_spec("mlm_tutorial") is None:\n'
         '    raise ModuleNotFoundError(f"this kernel ({sys.executable}) has no mlm_tutorial package. Run `make run` "\n'

@@ -32,12 +32,33 @@ class MaskedLMScore:
         return asdict(self)
 
 
+def _check_model(model: Any) -> None:
+    if not hasattr(getattr(model, "config", None), "vocab_size") or not callable(model):
+        raise TypeError(f"model must be a transformers masked LM (load it with resources.load_mlm_model), got "
+                        f"{type(model).__name__}.")
+
+
+def _check_pair(model: Any, tokenizer: Any) -> None:
+    """The model and the tokenizer are what their names say, and come from one checkpoint."""
+    from mlm_tutorial.resources import check_compatible
+
+    _check_model(model)
+    if not callable(tokenizer) or not hasattr(tokenizer, "mask_token") or not hasattr(tokenizer, "all_special_ids"):
+        raise TypeError(f"tokenizer must be a transformers tokenizer (load it with resources.load_tokenizer), got "
+                        f"{type(tokenizer).__name__}.")
+    check_compatible(tokenizer, model)
+
+
 def fixed_masks(input_ids: Any, tokenizer: Any, seed: int = 1234, mlm_probability: float = 0.15,
                 strategy: str = "mask_only") -> tuple[np.ndarray, np.ndarray]:
     """Mask ``input_ids`` once, with a seed, for evaluation. Returns NumPy ``(masked, labels)``.
 
-    Introduced in notebook 03.
+    Introduced in notebook 03. The seed is required: without one every call would mask differently,
+    and two measurements would not be comparable.
     """
+    if seed is None or isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int such as 1234, got {seed!r}: fixed masks need a seed, or each call "
+                        "would mask differently.")
     masked, labels = mask_tokens(np.asarray(input_ids), tokenizer, mlm_probability=mlm_probability,
                                  strategy=strategy, seed=seed)
     return masked.numpy(), labels.numpy()
@@ -50,11 +71,16 @@ def masked_lm_score(model: Any, masked_ids: Any, labels: Any, batch_size: int = 
     """
     import tensorflow as tf
 
+    _check_model(model)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     masked_ids, labels = np.asarray(masked_ids), np.asarray(labels)
     if masked_ids.shape != labels.shape or masked_ids.ndim != 2:
         raise ValueError(f"masked_ids and labels must be 2-D arrays of one shape, got {masked_ids.shape} and {labels.shape}.")
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(positions, int) and masked_ids.shape[1] > positions:
+        raise ValueError(f"the rows are {masked_ids.shape[1]} tokens long, but the model has only {positions} "
+                         "positions. Cut the text into shorter chunks (chunk_size) first.")
     for name, array in (("masked_ids", masked_ids), ("labels", labels)):
         if not np.issubdtype(array.dtype, np.integer):
             raise TypeError(
@@ -81,7 +107,7 @@ def masked_lm_score(model: Any, masked_ids: Any, labels: Any, batch_size: int = 
         attention = np.ones_like(ids) if pad is None else (ids != pad).astype(ids.dtype)
         logits = model(input_ids=tf.constant(ids), attention_mask=tf.constant(attention), training=False).logits
         where = lab != IGNORE_INDEX
-        picked = tf.boolean_mask(logits, where)
+        picked = tf.cast(tf.boolean_mask(logits, where), tf.float32)  # float16 logits under mixed precision
         targets = lab[where]
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant(targets), logits=picked)
         total_loss += float(tf.reduce_sum(tf.cast(losses, tf.float64)))
@@ -107,6 +133,13 @@ def unigram_baseline(train_ids: Any, labels: Any, tokenizer: Any) -> MaskedLMSco
     targets = labels[labels != IGNORE_INDEX]
     if targets.size == 0:
         raise ValueError("labels mark no masked token (all -100): nothing to score. Mask the inputs first.")
+    if not hasattr(tokenizer, "all_special_ids") or not hasattr(tokenizer, "__len__"):
+        raise TypeError(f"tokenizer must be a transformers tokenizer, got {type(tokenizer).__name__}.")
+    for name, array in (("train_ids", train_ids), ("labels", targets)):
+        if array.size and (array.min() < 0 or array.max() >= len(tokenizer)):
+            bad = int(array.min()) if array.min() < 0 else int(array.max())
+            raise ValueError(f"{name} holds id {bad}, outside the tokenizer's vocabulary 0..{len(tokenizer) - 1}. "
+                             "Were the ids made by another tokenizer? Use the one that made them.")
     special = np.array(sorted(set(tokenizer.all_special_ids)))
     ordinary = train_ids[~np.isin(train_ids, special)]
     if ordinary.size == 0:
@@ -158,6 +191,7 @@ def fill_mask_predictions(model: Any, tokenizer: Any, sentences: Any, top_k: int
 
     from mlm_tutorial.resources import fill_mask_pipeline
 
+    _check_pair(model, tokenizer)
     if isinstance(sentences, str):
         sentences = [sentences]
     if not isinstance(sentences, (list, tuple)) or not sentences:
@@ -206,6 +240,7 @@ def compare_fill_mask(before: Any, after: Any) -> Any:
 def perplexity_by_category(model: Any, tokenizer: Any, rows_by_category: Any, seed: int = 1234,
                            batch_size: int = 32) -> dict[str, MaskedLMScore]:
     """:func:`masked_lm_score` on fixed masks of each category's chunks (introduced in notebook 04)."""
+    _check_pair(model, tokenizer)
     if not isinstance(rows_by_category, dict) or not rows_by_category:
         raise ValueError("rows_by_category must be a non-empty dict {category: chunk array}; "
                          "build it with mlm_tutorial.training.category_chunks().")

@@ -25,9 +25,12 @@ def project_root() -> Path:
 
     Every other helper of this module starts from it (notebook 00 on).
     """
-    env = os.environ.get(ROOT_ENV)
+    env = os.environ.get(ROOT_ENV, "").strip()
     if env:
-        root = Path(env).expanduser()
+        root = _expand(ROOT_ENV, env)
+        if not root.is_absolute():
+            raise ValueError(f"{ROOT_ENV}={env!r} is a relative path, which would mean another folder in each "
+                             "notebook's kernel (they run in notebooks/). Set it to the checkout's absolute path.")
         if not (root / "data").is_dir():
             raise FileNotFoundError(
                 f"{ROOT_ENV}={env!r} has no data/ folder. Point it at a checkout of the "
@@ -35,6 +38,13 @@ def project_root() -> Path:
             )
         return root.resolve()
     return checkout_of(Path(__file__))
+
+
+def _expand(name: str, value: str) -> Path:
+    try:
+        return Path(value).expanduser()
+    except RuntimeError as error:  # "~user" of an unknown user, or no home folder
+        raise ValueError(f"{name}={value!r}: {error}. Write the folder's path out in full.") from None
 
 
 def checkout_of(module_file: Path) -> Path:
@@ -83,13 +93,14 @@ def build_dir(create: bool = True) -> Path:
     Everything the notebooks write (checkpoints, saved models, metrics) goes below it, so the
     source notebooks and ``data/`` are never touched. A relative ``MLM_TUTORIAL_BUILD`` counts from
     the checkout's root, so ``make run`` and the notebooks' kernels (which run in ``notebooks/``)
-    agree on one folder. Raises ``ValueError`` for a folder inside ``data/`` or ``notebooks/``, or
-    one that holds them.
+    agree on one folder; a blank one counts as unset. Raises ``ValueError`` for a folder inside one of
+    the checkout's own folders (``data/``, ``notebooks/``, ``src/``, ``tests/``, ...) or one that holds
+    them, and for a path that is a file or a folder that cannot be written to.
 
     Introduced in notebook 04.
     """
-    env = os.environ.get(BUILD_ENV)
-    path = Path(env).expanduser() if env else project_root() / "build"
+    env = os.environ.get(BUILD_ENV, "").strip()
+    path = _expand(BUILD_ENV, env) if env else project_root() / "build"
     if not path.is_absolute():
         path = project_root() / path
     path = path.resolve()
@@ -99,17 +110,30 @@ def build_dir(create: bool = True) -> Path:
             where = "is inside" if inside else "holds"
             raise ValueError(f"{BUILD_ENV} names {path}, which {where} {source.name}/: the series never writes "
                              f"there. Set {BUILD_ENV} to a folder of its own, or unset it for build/ in the checkout.")
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{BUILD_ENV} names {path}, which is a file. Set it to a folder, or unset it for build/ "
+                         "in the checkout.")
     if create:
         path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"the build folder {path} cannot be written to. Make it writable, or set {BUILD_ENV} "
+                             "to a folder you can write to.")
     return path
 
 
-def _source_trees() -> tuple[Path, Path]:
-    return data_dir().resolve(), (project_root() / "notebooks").resolve()
+#: The checkout's own folders: the series reads them and never writes into them.
+SOURCE_FOLDERS = ("data", "notebooks", "src", "tests", "benchmarks", ".ci", ".git")
+
+
+def _source_trees() -> tuple[Path, ...]:
+    root = project_root()
+    return tuple((root / name).resolve() for name in SOURCE_FOLDERS)
 
 
 def refuse_source_tree(target: Path, what: str) -> None:
-    """Raise ``ValueError`` when ``target`` lies inside ``data/`` or ``notebooks/``: the series only reads them.
+    """Raise ``ValueError`` when ``target`` lies inside one of the checkout's own folders (``data/``,
+    ``notebooks/``, ``src/``, ... :data:`SOURCE_FOLDERS`), or holds one of them (the checkout itself, a
+    folder above it): the series only reads them.
 
     Used by :func:`write_text_atomic` and notebook 04's ``save_model`` and
     ``CheckpointKeeper``.
@@ -119,13 +143,17 @@ def refuse_source_tree(target: Path, what: str) -> None:
         if target.is_relative_to(source):
             raise ValueError(f"{what} {target} is inside {source.name}/, which the series never writes to. "
                              "Save below mlm_tutorial.paths.build_dir() instead.")
+        if source.is_relative_to(target):
+            raise ValueError(f"{what} {target} holds {source}, which the series never writes to. "
+                             "Save below mlm_tutorial.paths.build_dir() instead.")
 
 
 def record_metrics(section: str, values: dict[str, Any], path: Path | None = None) -> Path:
     """Merge ``values`` under ``section`` into ``build/metrics.json`` and return its path.
 
     Introduced in notebook 04, which records its before/after perplexities here. The file is
-    rewritten atomically (temporary file, then rename) so a crash never leaves half a file.
+    rewritten atomically (temporary file, then rename) so a crash never leaves half a file. A file that
+    does not hold a JSON object is moved aside (``metrics.json.unreadable-N``), not overwritten.
     """
     if not isinstance(section, str) or not section:
         raise ValueError(f"section must be a non-empty string, got {section!r}.")
@@ -134,29 +162,48 @@ def record_metrics(section: str, values: dict[str, Any], path: Path | None = Non
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path or None, got {type(path).__name__}.")
     target = Path(path) if path is not None else build_dir() / "metrics.json"
-    data: dict[str, Any] = {}
+    data: Any = {}
+    _refuse_checkout_file(target)  # before anything is read or moved
+    text = json.dumps({section: values}, indent=2, sort_keys=True)  # fails before any file is touched
     if target.exists():
         try:
             data = json.loads(target.read_text(encoding="utf-8"))
-        except ValueError:  # not JSON, or not even UTF-8 text: start afresh
-            data = {}
-        if not isinstance(data, dict):  # valid JSON but not an object: start afresh, as for a corrupt file
+        except ValueError:  # not JSON, or not even UTF-8 text
+            data = None
+        if not isinstance(data, dict):  # kept beside the new file, not overwritten
+            number = 1
+            while (aside := target.with_name(f"{target.name}.unreadable-{number}")).exists():
+                number += 1
+            os.replace(target, aside)
+            print(f"{target} did not hold a JSON object; moved it to {aside.name} and started a new file")
             data = {}
     data[section] = values
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"  # fails before any file is touched
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     return write_text_atomic(target, text)
+
+
+def _refuse_checkout_file(target: Path) -> None:
+    """Refuse a file in the sources, or anywhere in the checkout outside its build folder."""
+    refuse_source_tree(target, "file")
+    resolved = Path(target).expanduser().resolve()
+    build = build_dir(create=False)
+    if resolved.is_relative_to(project_root()) and not resolved.is_relative_to(build):
+        raise ValueError(f"file {resolved} is inside the checkout but not in its build folder {build}, so it could "
+                         "replace one of the series' own files. Write it below the build folder or outside the "
+                         "checkout.")
 
 
 def write_text_atomic(target: Path, text: str) -> Path:
     """Write ``text`` to ``target`` through a temporary file and a rename, so a crash never leaves half a file.
 
-    Used by :func:`record_metrics` and by ``make bench`` for ``build/bench.json``. Each write has a
+    Used by :func:`record_metrics`, notebook 04's checkpoint keeper and ``make bench`` for ``build/bench.json``.
+    Inside the checkout it writes only below the build folder. Each write has a
     temporary file of its own, so two kernels writing at the same time (notebook 04 run twice side by
     side) never replace the file with the other's half-written one: the last complete write wins.
     """
     import uuid
 
-    refuse_source_tree(target, "file")
+    _refuse_checkout_file(target)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as stream:  # "x": a fresh file, with the usual permissions

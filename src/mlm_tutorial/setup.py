@@ -198,10 +198,9 @@ def notebook_setup(seed: int = 42, deterministic: bool = True, verbose: bool = T
 
     major = int(transformers.__version__.split(".")[0])
     if major >= 5:
-        raise RuntimeError(
-            f"transformers {transformers.__version__} has no TensorFlow classes. Install the "
-            "pinned stack: pip install -r requirements.txt (transformers 4.x)."
-        )
+        fix = ("run the notebook's first cell again (it installs transformers 4.x), then Runtime > Restart session"
+               if on_colab() else "install the pinned stack into this kernel: pip install -r requirements.txt")
+        raise RuntimeError(f"transformers {transformers.__version__} has no TensorFlow classes. To fix it, {fix}.")
     silence_libraries()
     seed_everything(seed, deterministic=deterministic)
     report = SetupReport(

@@ -37,6 +37,9 @@ def as_text_list(texts: Any, name: str = "texts") -> list[str]:
         return [texts]
     if isinstance(texts, (bytes, bytearray)):
         raise TypeError(f"{name} is bytes, not text. Decode it first, e.g. {name}.decode('utf-8').")
+    if hasattr(texts, "columns") or hasattr(texts, "column_names"):  # a DataFrame or a datasets.Dataset
+        raise TypeError(f"{name} is a whole table ({type(texts).__name__}); pass its text column instead, "
+                        f"e.g. frame['text'] or dataset['text'].")
     if isinstance(texts, Mapping) or not isinstance(texts, Iterable):
         raise TypeError(
             f"{name} must be a string or a list of strings, got {type(texts).__name__}. "
@@ -55,8 +58,12 @@ def as_text_list(texts: Any, name: str = "texts") -> list[str]:
                 f"{name}[{index}] is {item!r}, a missing value, not a string. Drop missing rows first, "
                 f"e.g. frame.dropna(subset=['text'])."
             )
+        shown = repr(item) if len(repr(item)) <= 80 else repr(item)[:77] + "..."
+        if isinstance(item, Mapping):
+            raise TypeError(f"{name}[{index}] is a record ({shown}), not a string: pass the text column, "
+                            f"e.g. dataset['text'].")
         raise TypeError(
-            f"{name}[{index}] is {item!r} ({type(item).__name__}), not a string. Convert it with str() "
+            f"{name}[{index}] is {shown} ({type(item).__name__}), not a string. Convert it with str() "
             "or drop that row."
         )
     return items

@@ -23,11 +23,13 @@ from __future__ import annotations
 import functools
 import json
 import math
+import numbers
 import os
 import shutil
 import tempfile
 import time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from mlm_tutorial.masking import IGNORE_INDEX, STRATEGIES
+from mlm_tutorial.masking import IGNORE_INDEX, _check_arguments
 from mlm_tutorial.resources import LABELS
-from mlm_tutorial.paths import refuse_source_tree
+from mlm_tutorial.paths import refuse_source_tree, write_text_atomic
 
 PROFILE_ENV = "MLM_TUTORIAL_PROFILE"
 
@@ -300,8 +302,7 @@ def training_dataset(rows: Any, tokenizer: Any, batch_size: int, total_steps: in
     start_step = _check_int("start_step", start_step, 0)
     if start_step >= total_steps:
         raise ValueError(f"start_step {start_step} must be below total_steps {total_steps}: nothing is left to train.")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
+    _check_arguments(mlm_probability, strategy, seed, False)  # here, not inside tf.data's traceback
     per_epoch = steps_per_epoch(len(rows), batch_size)
     table = tf.constant(rows)
     count = len(rows)
@@ -398,7 +399,7 @@ def plan_training(train_rows: int, batch_size: int, epochs: int, learning_rate: 
     if max_steps is not None:
         epochs = max(1, min(epochs, _check_int("max_steps", max_steps, 1) // per_epoch))
     total = per_epoch * epochs
-    if isinstance(warmup_ratio, bool) or not isinstance(warmup_ratio, (int, float)):
+    if not _is_number(warmup_ratio):
         raise TypeError(f"warmup_ratio must be a number in [0, 1), got {warmup_ratio!r}.")
     if not 0.0 <= warmup_ratio < 1.0:
         raise ValueError(f"warmup_ratio must be in [0, 1) so that warm-up ends before training does, got {warmup_ratio}. "
@@ -415,8 +416,13 @@ def plan_training(train_rows: int, batch_size: int, epochs: int, learning_rate: 
                      asked)
 
 
+def _is_number(value: Any) -> bool:
+    """A real number (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_learning_rate(learning_rate: Any) -> None:
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
+    if not _is_number(learning_rate):
         raise TypeError(f"learning_rate must be a positive number such as 5e-5, got {learning_rate!r}.")
     if not 0.0 < learning_rate < 1.0 or not math.isfinite(learning_rate):
         raise ValueError(f"learning_rate must be between 0 and 1 (e.g. 5e-5), got {learning_rate}.")
@@ -530,12 +536,16 @@ def make_optimizer(schedule: Any, weight_decay: float = 0.01, clipnorm: float | 
 
     Introduced in notebook 04.
     """
-    if not callable(schedule) and not isinstance(schedule, float):
-        raise TypeError(f"schedule must be a learning-rate schedule or a float, got {type(schedule).__name__}.")
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-        raise ValueError(f"weight_decay must be a number >= 0 (0.01 is usual), got {weight_decay!r}.")
-    if clipnorm is not None and (not isinstance(clipnorm, (int, float)) or clipnorm <= 0):
-        raise ValueError(f"clipnorm must be a positive number or None, got {clipnorm!r}.")
+    if not callable(schedule) and not _is_number(schedule):
+        raise TypeError(f"schedule must be a learning-rate schedule or a number, got {type(schedule).__name__}.")
+    if _is_number(schedule):
+        _check_learning_rate(schedule)
+        schedule = float(schedule)
+    if not _is_number(weight_decay) or not 0 <= weight_decay < math.inf:
+        raise ValueError(f"weight_decay must be a finite number >= 0 (0.01 is usual), got {weight_decay!r}.")
+    if clipnorm is not None and (not _is_number(clipnorm) or not 0 < clipnorm < math.inf):
+        raise ValueError(f"clipnorm must be a finite positive number (1.0 is usual) or None, got {clipnorm!r}.")
+    clipnorm = None if clipnorm is None else float(clipnorm)
     optimizer = _fused_adamw_class()(learning_rate=schedule, weight_decay=float(weight_decay), clipnorm=clipnorm)
     optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
     return optimizer
@@ -980,6 +990,45 @@ def run_name(model_name: str, category: str, profile: str, fast_head: bool, seed
     return f"04_{model_part}_{category}_{profile}_{head}_seed{seed}"
 
 
+def _training_settings(plan: TrainPlan, rows: np.ndarray, seed: int, mlm_probability: float) -> dict[str, Any]:
+    import hashlib
+
+    return {"plan": asdict(plan), "seed": seed, "mlm_probability": mlm_probability,
+            "data": f"{rows.shape[0]}x{rows.shape[1]} sha256:{hashlib.sha256(rows.tobytes()).hexdigest()[:16]}"}
+
+
+def run_settings(model: Any, plan: TrainPlan, train_rows: Any, seed: int, fast_head: bool,
+                 mlm_probability: float = 0.15) -> dict[str, Any]:
+    """Everything that decides what a run trains, for :class:`CheckpointKeeper`'s ``run_config``.
+
+    The model by the last part of its name and a digest of its configuration, the plan (steps, batch,
+    learning rate, warm-up), a digest of the training chunks (so corpus, category, tokenizer and chunk size
+    count), the seed, the masking probability and the head. Nothing in it depends on where the checkout
+    lies, so a moved checkout resumes its runs. Introduced in notebook 04.
+    """
+    import hashlib
+
+    model = underlying_model(model)
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(config, "to_dict"):
+        raise TypeError(f"model must be a transformers model, got {type(model).__name__}.")
+    if not isinstance(plan, TrainPlan):
+        raise TypeError(f"plan must be a TrainPlan from plan_training(), got {type(plan).__name__}.")
+    if not isinstance(fast_head, bool):
+        raise TypeError(f"fast_head must be True or False, got {fast_head!r}.")
+    seed = _check_int("seed", seed, 0)
+    rows = _check_rows("train_rows", train_rows)
+    public = {key: value for key, value in config.to_dict().items() if not key.startswith("_")}
+    described = json.dumps(public, sort_keys=True, default=str).encode()
+    name = Path(str(getattr(model, "name_or_path", "") or "model").replace("\\", "/").rstrip("/")).name
+    return {"model": f"{name} config-sha256:{hashlib.sha256(described).hexdigest()[:16]}", "fast_head": fast_head,
+            **_training_settings(plan, rows, seed, float(mlm_probability))}
+
+
+#: Models a :class:`CheckpointKeeper`'s callback has seen trained: a new run must not start from one of them.
+_TRAINED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 class CheckpointKeeper:
     """Checkpoints of one run in ``folder``: model weights, optimizer state and the step counter.
 
@@ -987,8 +1036,9 @@ class CheckpointKeeper:
     one made with other settings) afresh; ``callback()`` saves at the end of each Keras epoch whose
     step is a multiple of ``every``. Before ``fit`` takes its first step, the callback checks that the
     optimizer is where ``restore()`` left it, so running a notebook's training cell a second time (or
-    after interrupting it) says what to run instead of training on from the wrong step. Introduced in
-    notebook 04.
+    after interrupting it) says what to run instead of training on from the wrong step. With mixed
+    precision on a GPU the loss scale is not checkpointed: a resumed run starts it afresh, so its first
+    steps may scale differently than the uninterrupted run's. Introduced in notebook 04.
     """
 
     STATE_FILE = "run.json"
@@ -1004,6 +1054,10 @@ class CheckpointKeeper:
         refuse_source_tree(self.folder, "checkpoint folder")
         if self.folder.exists() and not self.folder.is_dir():
             raise ValueError(f"checkpoint folder {self.folder} is a file. Pass a folder path.")
+        if "[" in str(self.folder.resolve()):
+            raise ValueError(f"checkpoint folder {self.folder.resolve()} has a '[' in its path, which TensorFlow reads "
+                             "as a pattern when it loads a checkpoint. Move the checkout, or set MLM_TUTORIAL_BUILD to "
+                             "a folder whose path has no '['.")
         self.total_steps = _check_int("total_steps", total_steps, 1)
         self.every = _check_int("every", every, 1)
         if self.total_steps % self.every:
@@ -1018,8 +1072,12 @@ class CheckpointKeeper:
         self.run_config.update(total_steps=self.total_steps, every=self.every)
         self.verbose = verbose
         self.optimizer = optimizer
+        self.model = model
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=optimizer.iterations)
         self.folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"checkpoint folder {self.folder} is not writable. Make it writable, or set "
+                                  "MLM_TUTORIAL_BUILD to a folder you can write to.")
         self.max_to_keep = _check_int("max_to_keep", max_to_keep, 1)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.folder), max_to_keep=self.max_to_keep)
         #: The step ``restore()`` returned: where the optimizer must be when ``fit`` starts.
@@ -1029,45 +1087,116 @@ class CheckpointKeeper:
         if self.verbose:
             print(text)
 
-    def latest_step(self) -> int | None:
-        """Step of the newest checkpoint in the folder, or ``None``."""
+    def _checkpoint_paths(self) -> list[str]:
+        """Checkpoint prefixes in the folder, newest first: from the ``checkpoint`` index file, or, when that
+        file is missing or unreadable, from the ``ckpt-N.index`` files themselves."""
         import tensorflow as tf
 
-        path = self.manager.latest_checkpoint
-        if path is None:
-            return None
-        return int(tf.train.load_variable(path, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+        try:
+            state = tf.train.get_checkpoint_state(str(self.folder))
+        except (tf.errors.OpError, ValueError):  # a damaged index file; the checkpoints may be intact
+            state = None
+        if state is not None and state.model_checkpoint_path:
+            listed = [*state.all_model_checkpoint_paths, state.model_checkpoint_path]
+            paths = list(dict.fromkeys(str(self.folder / Path(path).name) for path in reversed(listed)))
+            if all(Path(path + ".index").is_file() for path in paths):
+                return paths
+        numbered = []
+        for index in self.folder.glob("ckpt-*.index"):
+            number = index.name[len("ckpt-"):-len(".index")]
+            if number.isdigit():
+                numbered.append((int(number), str(index.with_suffix(""))))
+        return [path for _, path in sorted(numbered, reverse=True)]
+
+    def _latest(self) -> tuple[str, int] | None:
+        """(prefix, step) of the newest checkpoint whose step can be read, or ``None``."""
+        import tensorflow as tf
+
+        for path in self._checkpoint_paths():
+            try:
+                return path, int(tf.train.load_variable(path, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+            except (tf.errors.OpError, ValueError, IndexError, KeyError):
+                self._say(f"checkpoint {Path(path).name} in {self.folder} cannot be read; trying an older one")
+        return None
+
+    def latest_step(self) -> int | None:
+        """Step of the newest readable checkpoint in the folder, or ``None``."""
+        latest = self._latest()
+        return None if latest is None else latest[1]
+
+    def _has_files(self) -> bool:
+        return any(self._files())
+
+    def _files(self) -> list[Path]:
+        return [path for path in self.folder.iterdir()
+                if path.is_file() and (path.name.startswith("ckpt-") or path.name in ("checkpoint", self.STATE_FILE))]
 
     def clear(self) -> None:
         """Delete this run's checkpoints."""
-        for path in self.folder.iterdir():
-            if path.is_file() and (path.name.startswith("ckpt-") or path.name in ("checkpoint", self.STATE_FILE)):
-                path.unlink()
+        for path in self._files():
+            path.unlink()
         self.manager = type(self.manager)(self.checkpoint, str(self.folder), max_to_keep=self.max_to_keep)
 
+    def set_aside(self) -> Path:
+        """Move this folder's checkpoints into a new sibling folder (``<name>.set-aside-N``) and return it."""
+        number = 1
+        while (aside := self.folder.with_name(f"{self.folder.name}.set-aside-{number}")).exists():
+            number += 1
+        aside.mkdir()
+        for path in self._files():
+            os.replace(path, aside / path.name)
+        self.manager = type(self.manager)(self.checkpoint, str(self.folder), max_to_keep=self.max_to_keep)
+        return aside
+
     def restore(self) -> int:
-        """Load the newest checkpoint of an unfinished run with the same settings; return the step to start at."""
+        """Load the newest checkpoint of an unfinished run with the same settings; return the step to start at.
+
+        A finished run starts afresh (its checkpoints are deleted: the same settings train the same model
+        again). Checkpoints of other settings, or with unreadable settings or steps, are never deleted: they
+        are moved into a ``.set-aside-N`` folder beside this one, and the message says where.
+        """
+        import tensorflow as tf
+
         state = self.folder / self.STATE_FILE
-        saved = json.loads(state.read_text(encoding="utf-8")) if state.is_file() else None
-        step = self.latest_step()
-        if step is not None and saved != self.run_config:
-            self._say(f"checkpoints in {self.folder.name} come from other settings: starting afresh")
-            step = None
-        elif step is not None and step >= self.total_steps:
-            self._say(f"the run in {self.folder.name} had finished ({step} steps): starting afresh")
-            step = None
-        if step is None:
+        try:
+            saved = json.loads(state.read_text(encoding="utf-8")) if state.is_file() else None
+        except ValueError:
+            saved = "unreadable"
+        latest = self._latest()
+        set_aside = None
+        if latest is None and self._has_files():
+            set_aside = "hold no readable checkpoint"
+        elif latest is not None and saved != self.run_config:
+            set_aside = "come from other settings" if saved != "unreadable" else f"have an unreadable {self.STATE_FILE}"
+        elif latest is not None and latest[1] >= self.total_steps:
+            self._say(f"the run in {self.folder.name} had finished ({latest[1]} steps): starting afresh")
+            latest = None
+        if set_aside is not None:
+            aside = self.set_aside()
+            self._say(f"the files in {self.folder.name} {set_aside}: moved them to {aside}; starting afresh")
+            latest = None
+        if latest is None:
             taken = int(self.optimizer.iterations.numpy())
-            if taken:
+            if taken or self.model in _TRAINED:
+                done = (f"the optimizer has already made {taken} steps" if taken else
+                        "this model was trained before, with another optimizer")
                 raise RuntimeError(
-                    f"the optimizer has already made {taken} steps, so the model has been trained since it was "
-                    "loaded and a run that starts afresh would go on from there. To train from the start, run the "
-                    "cells again from the one that loads the model (or restart the kernel and run all).")
+                    f"{done}, so the model has been trained since it was loaded and a run that starts afresh would "
+                    "go on from there. To train from the start, run the cells again from the one that loads the "
+                    "model (or restart the kernel and run all).")
             self.clear()
-            state.write_text(json.dumps(self.run_config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            write_text_atomic(state, json.dumps(self.run_config, indent=2, sort_keys=True) + "\n")
             self.start_step = 0
             return 0
-        self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        path, step = latest
+        try:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, IndexError, AssertionError) as error:
+            raise RuntimeError(
+                f"checkpoint {path} (step {step}) cannot be restored: {type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}. Its files are kept. The model may now be "
+                f"partly restored: move {self.folder} away (or delete it), then run the cells again from the one "
+                "that loads the model.") from error
         restored = int(self.optimizer.iterations.numpy())
         self._say(f"resumed from the checkpoint at step {restored} of {self.total_steps}")
         self.start_step = restored
@@ -1110,6 +1239,7 @@ class CheckpointKeeper:
         class SaveCheckpoint(tf_keras.callbacks.Callback):
             def on_train_begin(self, logs: Any = None) -> None:
                 keeper.check_start(self.model)
+                _TRAINED.add(keeper.model)
 
             def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
                 step = int(keeper.optimizer.iterations.numpy())
@@ -1154,6 +1284,18 @@ def fit_mlm(trainer: Any, plan: TrainPlan, train_rows: Any, tokenizer: Any, vali
                          "make the plan from the same rows.")
     if checkpoints is not None and not isinstance(checkpoints, CheckpointKeeper):
         raise TypeError(f"checkpoints must be a CheckpointKeeper or None, got {type(checkpoints).__name__}.")
+    _check_arguments(mlm_probability, "bert", seed, False)
+    if checkpoints is not None:
+        if (checkpoints.total_steps, checkpoints.every) != (plan.total_steps, plan.checkpoint_every):
+            raise ValueError(f"the CheckpointKeeper was made for {checkpoints.total_steps} steps, checkpointed every "
+                             f"{checkpoints.every}, but the plan has {plan.total_steps} and {plan.checkpoint_every}; "
+                             "make the keeper with plan.total_steps and plan.checkpoint_every.")
+        settings = json.loads(json.dumps(_training_settings(plan, rows, _check_int("seed", seed, 0),
+                                                            float(mlm_probability))))
+        for key, value in settings.items():
+            if checkpoints.run_config.setdefault(key, value) != value:
+                raise ValueError(f"the CheckpointKeeper's run_config has {key}={checkpoints.run_config[key]!r}, but "
+                                 f"this call trains with {value!r}; make the keeper with run_settings() for this run.")
     optimizer = base_optimizer(trainer)
     start = checkpoints.restore() if checkpoints is not None else int(optimizer.iterations.numpy())
     if start % plan.checkpoint_every:
@@ -1183,7 +1325,8 @@ def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Pa
 
     Everything is written to a hidden temporary sibling first; only a complete copy is renamed to
     ``folder`` (an older model there is moved aside first and deleted afterwards). At any moment
-    ``folder`` is absent, the previous complete model, or the new complete model.
+    ``folder`` is absent, the previous complete model, or the new complete model. A folder that holds
+    anything but a saved model is refused, never replaced.
 
     Introduced in notebook 04.
     """
@@ -1199,6 +1342,9 @@ def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Pa
     refuse_source_tree(target, "folder")
     if target.exists() and not target.is_dir():
         raise ValueError(f"folder {target} is an existing file. Pass a folder path.")
+    if target.is_dir() and any(target.iterdir()) and not (target / "config.json").is_file():
+        raise ValueError(f"folder {target} holds files but no saved model (no config.json), and saving replaces the "
+                         "whole folder. Pass a new folder, or one that holds a model saved before.")
     target.parent.mkdir(parents=True, exist_ok=True)
     stale = list(target.parent.glob(f".{target.name}.*.partial"))
     if target.is_dir():  # an interrupted save left the model it replaced aside; it is complete in target now
