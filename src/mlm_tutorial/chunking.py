@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from mlm_tutorial.tokenizing import _short_repr
+
 
 class TooLittleText(ValueError):
     """Raised by :func:`chunk_texts` when the texts hold fewer tokens than one chunk (notebook 04 skips such a category)."""
@@ -40,9 +42,8 @@ def chunk_texts(texts: Sequence[str] | Iterable[str], tokenizer: Any, chunk_size
         raise ValueError("texts is empty: pass a non-empty list of articles.")
     for index, text in enumerate(texts):
         if not isinstance(text, str):
-            shown = repr(text) if len(repr(text)) <= 80 else repr(text)[:77] + "..."
-            raise TypeError(f"texts[{index}] is {shown} ({type(text).__name__}), not a string. Drop or fix that row; "
-                            "for a dataset, pass its text column, e.g. dataset['text'].")
+            raise TypeError(f"texts[{index}] is {_short_repr(text)} ({type(text).__name__}), not a string. Drop or "
+                            "fix that row; for a dataset, pass its text column, e.g. dataset['text'].")
     if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 8:
         raise ValueError(f"chunk_size must be an int of at least 8, got {chunk_size!r}.")
     chunk_size = int(chunk_size)  # a NumPy integer, e.g. from looping over np.array([64, 128]), works too

@@ -25,6 +25,12 @@ _NO_LIMIT = 10**6
 _FIXED_ARGUMENTS = ("padding", "truncation", "return_tensors")
 
 
+def _short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: an error message shows a whole article otherwise."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def as_text_list(texts: Any, name: str = "texts") -> list[str]:
     """Return ``texts`` as a non-empty list of strings, or raise a clear error.
 
@@ -58,7 +64,7 @@ def as_text_list(texts: Any, name: str = "texts") -> list[str]:
                 f"{name}[{index}] is {item!r}, a missing value, not a string. Drop missing rows first, "
                 f"e.g. frame.dropna(subset=['text'])."
             )
-        shown = repr(item) if len(repr(item)) <= 80 else repr(item)[:77] + "..."
+        shown = _short_repr(item)
         if isinstance(item, Mapping):
             raise TypeError(f"{name}[{index}] is a record ({shown}), not a string: pass the text column, "
                             f"e.g. dataset['text'].")

@@ -1124,9 +1124,6 @@ class CheckpointKeeper:
         latest = self._latest()
         return None if latest is None else latest[1]
 
-    def _has_files(self) -> bool:
-        return any(self._files())
-
     def _files(self) -> list[Path]:
         return [path for path in self.folder.iterdir()
                 if path.is_file() and (path.name.startswith("ckpt-") or path.name in ("checkpoint", self.STATE_FILE))]
@@ -1164,7 +1161,7 @@ class CheckpointKeeper:
             saved = "unreadable"
         latest = self._latest()
         set_aside = None
-        if latest is None and self._has_files():
+        if latest is None and any(self._files()):
             set_aside = "hold no readable checkpoint"
         elif latest is not None and saved != self.run_config:
             set_aside = "come from other settings" if saved != "unreadable" else f"have an unreadable {self.STATE_FILE}"
