@@ -121,7 +121,9 @@ def test_tokenizer_without_classifier_token(bert_tokenizer: Any) -> None:
     # A GPT-style tokenizer has no [CLS]; the check comes before any tokenizing, so a stand-in
     # with the attributes chunk_texts reads is enough.
     no_cls = types.SimpleNamespace(model_max_length=512, cls_token_id=None,
-                                   sep_token_id=bert_tokenizer.sep_token_id)
+                                   sep_token_id=bert_tokenizer.sep_token_id, pad_token_id=bert_tokenizer.pad_token_id,
+                                   all_special_ids=bert_tokenizer.all_special_ids,
+                                   convert_ids_to_tokens=bert_tokenizer.convert_ids_to_tokens)
     with pytest.raises(ValueError, match="needs a classifier and a separator token"):
         chunk_texts(["some text"], no_cls)
 

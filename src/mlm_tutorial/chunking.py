@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mlm_tutorial.inspect import _check_tokenizer
 from mlm_tutorial.tokenizing import _short_repr
 
 
@@ -50,9 +51,7 @@ def chunk_texts(texts: Sequence[str] | Iterable[str], tokenizer: Any, chunk_size
     limit = getattr(tokenizer, "model_max_length", None)
     if isinstance(limit, int) and limit < 10**6 and chunk_size > limit:
         raise ValueError(f"chunk_size {chunk_size} is above the tokenizer's model_max_length {limit}; use at most {limit}.")
-    if not hasattr(tokenizer, "cls_token_id") or not hasattr(tokenizer, "sep_token_id"):
-        raise TypeError(f"tokenizer must be a transformers tokenizer (load it with resources.load_tokenizer), got "
-                        f"{type(tokenizer).__name__}.")
+    _check_tokenizer(tokenizer)
     start, end = tokenizer.cls_token_id, tokenizer.sep_token_id
     if start is None or end is None:
         raise ValueError("the tokenizer needs a classifier and a separator token to build chunks.")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mlm_tutorial.inspect import _check_tokenizer
 from mlm_tutorial.masking import IGNORE_INDEX, mask_tokens
 from mlm_tutorial.resources import perplexity_from_loss
 
@@ -43,9 +44,7 @@ def _check_pair(model: Any, tokenizer: Any) -> None:
     from mlm_tutorial.resources import check_compatible
 
     _check_model(model)
-    if not callable(tokenizer) or not hasattr(tokenizer, "mask_token") or not hasattr(tokenizer, "all_special_ids"):
-        raise TypeError(f"tokenizer must be a transformers tokenizer (load it with resources.load_tokenizer), got "
-                        f"{type(tokenizer).__name__}.")
+    _check_tokenizer(tokenizer)
     check_compatible(tokenizer, model)
 
 
@@ -133,8 +132,7 @@ def unigram_baseline(train_ids: Any, labels: Any, tokenizer: Any) -> MaskedLMSco
     targets = labels[labels != IGNORE_INDEX]
     if targets.size == 0:
         raise ValueError("labels mark no masked token (all -100): nothing to score. Mask the inputs first.")
-    if not hasattr(tokenizer, "all_special_ids") or not hasattr(tokenizer, "__len__"):
-        raise TypeError(f"tokenizer must be a transformers tokenizer, got {type(tokenizer).__name__}.")
+    _check_tokenizer(tokenizer)
     for name, array in (("train_ids", train_ids), ("labels", targets)):
         if array.size and (array.min() < 0 or array.max() >= len(tokenizer)):
             bad = int(array.min()) if array.min() < 0 else int(array.max())
