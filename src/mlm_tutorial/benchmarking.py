@@ -965,17 +965,12 @@ def results_path(path: str | os.PathLike[str] | None = None) -> Path:
 
     Part of `make bench`; no notebook calls it.
     """
-    from mlm_tutorial.paths import build_dir, project_root, refuse_source_tree
+    from mlm_tutorial.paths import build_dir, refuse_checkout_file
 
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path or None, got {type(path).__name__}.")
     target = (Path(path).expanduser() if path is not None else build_dir() / "bench.json").resolve()
-    refuse_source_tree(target, "results file")
-    root, build = project_root().resolve(), build_dir(create=False).resolve()
-    if target.is_relative_to(root) and not target.is_relative_to(build):
-        raise ValueError(f"results file {target} is inside the checkout but not in its build folder {build}, so it "
-                         "could replace one of the series' own files. Write it below the build folder or outside "
-                         "the checkout.")
+    refuse_checkout_file(target, "results file")
     if target.is_dir():
         raise ValueError(f"results file {target} is a folder; name a file, e.g. {target / 'bench.json'}.")
     return target

@@ -163,7 +163,7 @@ def record_metrics(section: str, values: dict[str, Any], path: Path | None = Non
         raise TypeError(f"path must be a file path or None, got {type(path).__name__}.")
     target = Path(path) if path is not None else build_dir() / "metrics.json"
     data: Any = {}
-    _refuse_checkout_file(target)  # before anything is read or moved
+    refuse_checkout_file(target)  # before anything is read or moved
     text = json.dumps({section: values}, indent=2, sort_keys=True)  # fails before any file is touched
     if target.exists():
         try:
@@ -182,13 +182,17 @@ def record_metrics(section: str, values: dict[str, Any], path: Path | None = Non
     return write_text_atomic(target, text)
 
 
-def _refuse_checkout_file(target: Path) -> None:
-    """Refuse a file in the sources, or anywhere in the checkout outside its build folder."""
-    refuse_source_tree(target, "file")
+def refuse_checkout_file(target: Path, what: str = "file") -> None:
+    """Raise ``ValueError`` for a file in the sources (:func:`refuse_source_tree`), or anywhere in the checkout
+    outside its build folder (README.md, pyproject.toml, ...).
+
+    Used by :func:`write_text_atomic`, :func:`record_metrics` and ``make bench``'s results path.
+    """
+    refuse_source_tree(target, what)
     resolved = Path(target).expanduser().resolve()
     build = build_dir(create=False)
     if resolved.is_relative_to(project_root()) and not resolved.is_relative_to(build):
-        raise ValueError(f"file {resolved} is inside the checkout but not in its build folder {build}, so it could "
+        raise ValueError(f"{what} {resolved} is inside the checkout but not in its build folder {build}, so it could "
                          "replace one of the series' own files. Write it below the build folder or outside the "
                          "checkout.")
 
@@ -203,7 +207,7 @@ def write_text_atomic(target: Path, text: str) -> Path:
     """
     import uuid
 
-    _refuse_checkout_file(target)
+    refuse_checkout_file(target)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as stream:  # "x": a fresh file, with the usual permissions
