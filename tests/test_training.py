@@ -1039,6 +1039,10 @@ def test_run_settings_ignore_where_the_model_lies_and_see_what_changes_training(
     assert all(other != settings for other in changed)
     with pytest.raises(TypeError, match="plan must be a TrainPlan"):
         T.run_settings(here, {"steps": 6}, rows, seed=42, fast_head=True)
+    with pytest.raises(ValueError, match="mlm_probability must lie strictly between 0 and 1, got 15"):
+        T.run_settings(here, plan, rows, seed=42, fast_head=True, mlm_probability=15)
+    with pytest.raises(TypeError, match="mlm_probability must be a number"):
+        T.run_settings(here, plan, rows, seed=42, fast_head=True, mlm_probability="0.15")
 
 
 def test_save_model_never_replaces_a_folder_that_is_not_a_saved_model(tmp_path, bert, tokenizer):

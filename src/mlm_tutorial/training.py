@@ -1017,6 +1017,7 @@ def run_settings(model: Any, plan: TrainPlan, train_rows: Any, seed: int, fast_h
     if not isinstance(fast_head, bool):
         raise TypeError(f"fast_head must be True or False, got {fast_head!r}.")
     seed = _check_int("seed", seed, 0)
+    _check_arguments(mlm_probability, "bert", seed, False)
     rows = _check_rows("train_rows", train_rows)
     public = {key: value for key, value in config.to_dict().items() if not key.startswith("_")}
     described = json.dumps(public, sort_keys=True, default=str).encode()
