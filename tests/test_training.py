@@ -969,6 +969,17 @@ def test_unreadable_checkpoints_are_set_aside_not_deleted(tmp_path, tokenizer, b
     assert sorted(p.name for p in folder.iterdir()) == ["run.json"]
 
 
+def test_checkpoints_beside_an_unreadable_run_json_are_set_aside(tmp_path, tokenizer, business, capsys):
+    rows, plan = _cut_run(tmp_path / "run", tokenizer, business, 3)  # ckpt-2 and run.json
+    (tmp_path / "run" / "run.json").write_text("{half", encoding="utf-8")
+    model, optimizer, trainer, keeper = _notebook_cells(tmp_path / "run", plan)
+    keeper.verbose = True
+    assert keeper.restore() == 0
+    aside = tmp_path / "run.set-aside-1"
+    assert f"have an unreadable run.json: moved them to {aside}" in capsys.readouterr().out
+    assert (aside / "ckpt-2.index").is_file() and (aside / "run.json").read_text(encoding="utf-8") == "{half"
+
+
 def test_a_model_trained_before_is_not_taken_for_a_fresh_one(tmp_path, tokenizer, business):
     rows = business.train_rows[:8]
     plan = T.plan_training(len(rows), 4, 1, 1e-3)

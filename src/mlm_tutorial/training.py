@@ -1156,16 +1156,19 @@ class CheckpointKeeper:
         import tensorflow as tf
 
         state = self.folder / self.STATE_FILE
+        saved, readable = None, True
         try:
             saved = json.loads(state.read_text(encoding="utf-8")) if state.is_file() else None
         except ValueError:
-            saved = "unreadable"
+            readable = False
         latest = self._latest()
         set_aside = None
         if latest is None and any(self._files()):
             set_aside = "hold no readable checkpoint"
+        elif latest is not None and not readable:
+            set_aside = f"have an unreadable {self.STATE_FILE}"
         elif latest is not None and saved != self.run_config:
-            set_aside = "come from other settings" if saved != "unreadable" else f"have an unreadable {self.STATE_FILE}"
+            set_aside = "come from other settings"
         elif latest is not None and latest[1] >= self.total_steps:
             self._say(f"the run in {self.folder.name} had finished ({latest[1]} steps): starting afresh")
             latest = None
