@@ -205,12 +205,12 @@ def sinusoidal_table(positions: int, width: int, scale: float) -> np.ndarray:
 
     Part of `make assets`; no notebook calls it.
     """
-    position = np.arange(positions)[:, None]
-    rate = np.exp(-np.log(10000.0) * (np.arange(0, width, 2) / width))
-    table = np.zeros((positions, width), dtype=np.float32)
-    table[:, 0::2] = np.sin(position * rate)
-    table[:, 1::2] = np.cos(position * rate)
-    return table * (scale * np.sqrt(2.0))
+    # Column pair k turns by 10000^(-2k/width) radians per position: its sine in the even column, its
+    # cosine in the odd one.
+    speeds = np.exp(np.arange(0, width, 2) / width * -np.log(10000.0))
+    angles = np.outer(np.arange(positions), speeds)
+    pairs = np.stack([np.sin(angles), np.cos(angles)], axis=-1).astype(np.float32)
+    return pairs.reshape(positions, -1)[:, :width] * (scale * np.sqrt(2.0))
 
 
 def new_model(tokenizer: Any, recipe: ModelRecipe, family: str) -> Any:

@@ -707,9 +707,10 @@ def encoder_stages(model: Any) -> tuple[Any, Any]:
             hidden = main.embeddings(input_ids=input_ids, training=training)
             if attention_mask is None:
                 attention_mask = tf.ones_like(input_ids)
-            # The additive form the layers add to their attention scores: 0 to attend, -10000 to ignore.
-            mask = tf.cast(attention_mask[:, tf.newaxis, tf.newaxis, :], hidden.dtype)
-            mask = tf.multiply(tf.subtract(tf.constant(1.0, hidden.dtype), mask), tf.constant(-10000.0, hidden.dtype))
+            # What the layers add to their attention scores: 0 where a row may attend, -10000 where it may not
+            # (the same numbers the stock model computes, so both paths see identical scores).
+            seen = tf.cast(attention_mask[:, tf.newaxis, tf.newaxis, :], hidden.dtype)
+            mask = (1 - seen) * -10000
             for layer in layers[:-1]:
                 hidden = layer(hidden_states=hidden, attention_mask=mask, head_mask=None, encoder_hidden_states=None,
                                encoder_attention_mask=None, past_key_value=None, output_attentions=False,
