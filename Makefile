@@ -44,7 +44,7 @@ notebooks: $(VENV)/.installed
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m mlm_tutorial.notebook_tools refresh --sync
 	$(PY) -m mlm_tutorial.notebook_tools readme
 
-## Regenerate the README's notebook table from the notebooks.
+## Regenerate the README's notebook table (from the notebooks) and performance section (from benchmarks/reference_run.json).
 readme: $(VENV)/.installed
 	$(PY) -m mlm_tutorial.notebook_tools readme
 

@@ -373,6 +373,7 @@ def test_quick_run_json_shape(quick_run):
                                                     / masking["collator_direct_sequences_per_s"])
     assert masking["order"][:3] == ["project (warm-up)", "collator (warm-up)", "collator_direct (warm-up)"]
     assert [c["key"] for c in results["targets"]] == [key for key, _, _ in B.TARGETS]
+    assert {"cpu_count", "cpu", "commit", "tensorflow", "transformers"} <= set(results["machine"])
 
 
 def test_quick_run_trains_both_paths_to_the_same_validation_loss(quick_run):
@@ -478,6 +479,71 @@ def test_distilbert_size_flops_per_token_agree_with_the_readme():
     share = 0.15 + (project * 1e6 - summary(0.15)["useful_flops_per_token"]) / per_share
     assert 0.14 <= share <= 0.16, share
     assert abs(recipe / project - ratio) <= 0.01, (recipe, project, ratio)  # the quoted numbers are rounded
+
+
+# --------------------------------------------------------------------------- the README's numbers
+
+
+def _git(folder, *args):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=folder,
+                          capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+
+
+def test_commit_names_the_checkout_and_its_changes(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("MLM_TUTORIAL_ROOT", str(tmp_path))
+    assert B._commit() is None  # not a git checkout
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "README.md").write_text("one\n", encoding="utf-8")
+    _git(tmp_path, "add", "README.md")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    head = _git(tmp_path, "rev-parse", "--short", "HEAD")
+    (tmp_path / "data" / "scratch.txt").write_text("untracked files do not count\n", encoding="utf-8")
+    assert B._commit() == head
+    (tmp_path / "README.md").write_text("two\n", encoding="utf-8")
+    assert B._commit() == head + "+changes"
+
+
+def test_power_of_ten_drops_the_padded_exponent():
+    assert [B._power_of_ten(v) for v in (9.7e-10, 3.2e-5, 0.0, 1.0, 2.5e12)] == ["1e-9", "3e-5", "0", "1e0", "2e12"]
+
+
+def _reference():
+    return json.loads((project_root() / B.REFERENCE_RUN).read_text(encoding="utf-8"))
+
+
+def test_readme_summary_takes_every_number_from_the_results():
+    results = _reference()
+    results["machine"].update(commit="abc1234", cpu="Some CPU", cpu_count=2)
+    results["seconds"] = 330.0
+    distil = results["training"]["distilbert_size"]
+    distil.update(baseline_tokens_per_s=1000.0, project_tokens_per_s=1650.0, ratio=1.65, peak_gflops=400.0,
+                  baseline_runs_tokens_per_s=[1000.0, 1010.0], project_runs_tokens_per_s=[1560.0, 1717.0],
+                  baseline_flops_per_token=400e6, useful_flops_per_token=250e6, baseline_gflops=401.0,
+                  achieved_gflops=412.0, fraction_of_peak=0.81)
+    results["training"]["bundled"].update(baseline_tokens_per_s=12345.4, project_tokens_per_s=23456.6, ratio=1.9)
+    results["masking"].update(project_sequences_per_s=100000.0, collator_sequences_per_s=4000.0, ratio=25.0,
+                              collator_direct_sequences_per_s=8000.0, direct_ratio=12.5)
+    text = B.readme_summary(results)
+    for quoted in ("commit abc1234", "2 CPU cores (Some CPU, measured fp32 matmul peak 400 GFLOP/s)",
+                   "it took 5.5 minutes", "| bundled `bert-mini-news` | 12,345 | 23,457 | 1.90x |",
+                   "| 1,000 | 1,650 | 1.65x |", "100,000 sequences/s", "25x the collator", "(4,000/s)",
+                   "12x the collator called on its own (8,000/s)", "81% of the measured matmul peak",
+                   "the recipe needs 400 MFLOP, the project path 250 MFLOP: 1.60x less", "(401 and 412 GFLOP/s here)",
+                   "the 2 project runs were 1.56x to 1.70x", "(this run: PASS)"):
+        assert quoted in " ".join(text.split()), quoted
+    assert all(len(line) <= 110 for line in text.splitlines() if not line.startswith("|"))
+
+
+def test_readme_summary_refuses_results_that_cannot_be_quoted():
+    quick = _reference()
+    quick["settings"]["quick"] = True
+    with pytest.raises(ValueError, match="--quick"):
+        B.readme_summary(quick)
+    partial = _reference()
+    del partial["training"]["distilbert_size"]
+    with pytest.raises(ValueError, match="full `make bench` run"):
+        B.readme_summary(partial)
 
 
 # --------------------------------------------------------------------------- padding

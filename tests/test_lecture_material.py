@@ -9,8 +9,10 @@ check does find what it looks for.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Callable
+from dataclasses import asdict
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from mlm_tutorial.notebook_tools import (
     ALT_TEXT_KEY,
     NO_ALT_TEXT,
     SOLUTION_TAG,
+    SUMMARY_END,
+    SUMMARY_START,
     TABLE_END,
     TABLE_START,
     TITLE_KEY,
@@ -454,6 +458,21 @@ def test_readme_table_matches_the_notebooks() -> None:
     assert between == readme_table(), (
         "README.md's notebook table disagrees with the notebooks: run `python -m mlm_tutorial.notebook_tools readme`."
     )
+
+
+def test_readme_performance_section_quotes_the_reference_run() -> None:
+    """The README's benchmark numbers are those of the run kept in benchmarks/, a full run with the defaults."""
+    from mlm_tutorial.benchmarking import BenchSettings, readme_summary, reference_run, target_checks
+
+    readme = (project_root() / "README.md").read_text(encoding="utf-8")
+    assert readme.count(SUMMARY_START) == 1 and readme.count(SUMMARY_END) == 1
+    between = readme.split(SUMMARY_START, 1)[1].split(SUMMARY_END, 1)[0].strip()
+    results = reference_run()
+    assert between == readme_summary(results), (
+        "README.md's performance section disagrees with benchmarks/reference_run.json: run `make readme`."
+    )
+    assert results["settings"] == json.loads(json.dumps(asdict(BenchSettings())))  # the defaults of `make bench`
+    assert results["targets"] == target_checks(results)  # what the run printed follows from its numbers
 
 
 def test_readme_troubleshooting_quotes_messages_the_series_prints() -> None:

@@ -7,6 +7,7 @@ import copy
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -32,6 +33,8 @@ from mlm_tutorial.notebook_tools import (
     SLIDE_ASSETS_NPM,
     SLIDE_HEIGHT,
     SLIDE_WIDTH,
+    SUMMARY_END,
+    SUMMARY_START,
     TABLE_END,
     TABLE_START,
     TITLE_KEY,
@@ -46,6 +49,7 @@ from mlm_tutorial.notebook_tools import (
     page_html,
     read_notebook,
     readme_table,
+    readme_with_block,
     readme_with_table,
     slide_assets_folder,
     slide_types,
@@ -57,6 +61,7 @@ from mlm_tutorial.notebook_tools import (
     tidy_notebook,
     with_alt_text,
 )
+from mlm_tutorial.benchmarking import REFERENCE_RUN, readme_summary, reference_run
 from mlm_tutorial.paths import BUILD_ENV, ROOT_ENV, project_root
 
 
@@ -100,8 +105,10 @@ def series_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     nbformat.write(first, str(folder / "00_setup.ipynb"))
     nbformat.write(second, str(folder / "01_tokens.ipynb"))
     nbformat.write(second, str(folder / "scratch.ipynb"))  # not part of the series
-    (tmp_path / "README.md").write_text(f"# Series\n\nIntro.\n\n{TABLE_START}\nold table\n{TABLE_END}\n\nFooter.\n",
-                                        encoding="utf-8")
+    (tmp_path / "README.md").write_text(f"# Series\n\nIntro.\n\n{TABLE_START}\nold table\n{TABLE_END}\n\n"
+                                        f"{SUMMARY_START}\nold numbers\n{SUMMARY_END}\n\nFooter.\n", encoding="utf-8")
+    (tmp_path / "benchmarks").mkdir()
+    shutil.copyfile(project_root() / REFERENCE_RUN, tmp_path / REFERENCE_RUN)
     monkeypatch.setenv(ROOT_ENV, str(tmp_path))
     return tmp_path
 
@@ -218,8 +225,17 @@ def test_readme_with_table_replaces_only_the_table() -> None:
 
 
 def test_readme_with_table_needs_markers() -> None:
-    with pytest.raises(ValueError, match="lacks the markers"):
+    with pytest.raises(ValueError, match="needs the markers"):
         readme_with_table("# README without markers\n", "| t |")
+    for broken in (f"{TABLE_END}\n{TABLE_START}\n", f"{TABLE_START}\n{TABLE_END}\n{TABLE_START}\n{TABLE_END}\n"):
+        with pytest.raises(ValueError, match="once each and in that order"):
+            readme_with_table(broken, "| t |")
+
+
+def test_readme_with_block_leaves_the_other_block_alone() -> None:
+    readme = f"{TABLE_START}\nt\n{TABLE_END}\n{SUMMARY_START}\ns\n{SUMMARY_END}\n"
+    assert (readme_with_block(readme, "new", SUMMARY_START, SUMMARY_END)
+            == f"{TABLE_START}\nt\n{TABLE_END}\n{SUMMARY_START}\nnew\n{SUMMARY_END}\n")
 
 
 def test_cli_readme_and_sync(series_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -227,8 +243,14 @@ def test_cli_readme_and_sync(series_root: Path, capsys: pytest.CaptureFixture[st
     readme = (series_root / "README.md").read_text(encoding="utf-8")
     assert readme.startswith("# Series\n\nIntro.\n\n")
     assert readme.endswith("\n\nFooter.\n")
-    assert "old table" not in readme
+    assert "old table" not in readme and "old numbers" not in readme
     assert readme_table() in readme
+    assert f"{SUMMARY_START}\n{readme_summary(reference_run())}\n{SUMMARY_END}" in readme
+    (series_root / REFERENCE_RUN).unlink()
+    capsys.readouterr()
+    assert notebook_tools.main(["readme"]) == 2
+    assert "reference_run.json is missing: copy the build/bench.json" in capsys.readouterr().err
+    assert (series_root / "README.md").read_text(encoding="utf-8") == readme  # nothing written
 
     assert notebook_tools.main(["sync"]) == 0
     assert notebook_tools.main(["sync"]) == 0  # second run: nothing to do

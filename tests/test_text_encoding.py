@@ -135,6 +135,8 @@ def test_make_readme_under_an_ascii_locale_keeps_the_readme_intact(tmp_path: Pat
     (tmp_path / "data").mkdir()
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns(".*"))
     shutil.copyfile(ROOT / "README.md", tmp_path / "README.md")
+    (tmp_path / "benchmarks").mkdir()
+    shutil.copyfile(ROOT / "benchmarks" / "reference_run.json", tmp_path / "benchmarks" / "reference_run.json")
     # On Linux, a child Python with this environment opens text files as ASCII.
     env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0", **{ROOT_ENV: str(tmp_path)})
     if sys.platform.startswith("linux"):  # elsewhere LC_ALL does not choose Python's file encoding

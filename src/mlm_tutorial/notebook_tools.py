@@ -31,6 +31,9 @@ CODE_PLACEHOLDER = "# Your answer here. (The solution is in the teacher's copy o
 MARKDOWN_PLACEHOLDER = "*Your answer here.*"
 TABLE_START = "<!-- notebook-table:start -->"
 TABLE_END = "<!-- notebook-table:end -->"
+#: README.md's performance section, written by :func:`mlm_tutorial.benchmarking.readme_summary`.
+SUMMARY_START = "<!-- bench-summary:start -->"
+SUMMARY_END = "<!-- bench-summary:end -->"
 _NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in kernel tracebacks
 
@@ -152,16 +155,36 @@ def readme_table(root: Path | None = None) -> str:
     return "\n".join(rows)
 
 
+def readme_with_block(readme: str, text: str, start: str = TABLE_START, end: str = TABLE_END) -> str:
+    """Replace what lies between the markers ``start`` and ``end`` of ``readme`` with ``text``.
+
+    Part of `make readme`; no notebook calls it.
+    """
+    if readme.count(start) != 1 or readme.count(end) != 1 or readme.index(end) < readme.index(start):
+        raise ValueError(f"README.md needs the markers {start} and {end}, once each and in that order.")
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{text}\n{end}{tail}"
+
+
 def readme_with_table(readme: str, table: str) -> str:
     """Replace what lies between the table markers of ``readme`` with ``table``.
 
     Part of `make readme`; no notebook calls it.
     """
-    if TABLE_START not in readme or TABLE_END not in readme:
-        raise ValueError(f"README.md lacks the markers {TABLE_START} and {TABLE_END}.")
-    head, rest = readme.split(TABLE_START, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    return f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}"
+    return readme_with_block(readme, table, TABLE_START, TABLE_END)
+
+
+def updated_readme(readme: str, root: Path | None = None) -> str:
+    """``readme`` with its generated parts written afresh: the notebook table (from the notebooks) and the
+    performance section (from the `make bench` run kept in ``benchmarks/reference_run.json``).
+
+    Part of `make readme`; no notebook calls it.
+    """
+    from mlm_tutorial.benchmarking import readme_summary, reference_run
+
+    readme = readme_with_table(readme, readme_table(root))
+    return readme_with_block(readme, readme_summary(reference_run(root)), SUMMARY_START, SUMMARY_END)
 
 
 # --------------------------------------------------------------------------- install cells
@@ -810,7 +833,7 @@ def main(argv: list[str] | None = None) -> int:
                                                              "does (after the check for earlier checkpoints)")
     sub.add_parser("sync", help="write the Colab install cell, the slide types and the title into every source "
                                 "notebook")
-    sub.add_parser("readme", help="regenerate the notebook table in README.md")
+    sub.add_parser("readme", help="regenerate the notebook table and the performance section in README.md")
     args = parser.parse_args(argv)
     if args.command == "run":
         try:
@@ -830,7 +853,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "readme":
         readme = project_root() / "README.md"
-        readme.write_text(readme_with_table(readme.read_text(encoding="utf-8"), readme_table()), encoding="utf-8")
+        try:
+            text = updated_readme(readme.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            print(f"readme: {error}", file=sys.stderr)
+            return 2
+        readme.write_text(text, encoding="utf-8")
         print(f"updated {readme}")
         return 0
     return 2
