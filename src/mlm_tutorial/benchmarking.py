@@ -1048,8 +1048,8 @@ def readme_summary(results: Mapping[str, Any]) -> str:
         f"{distil['seq_len']} tokens:",
         "\n".join(rows),
         f"Both paths reach the same validation loss from the same weights and masks (relative difference "
-        f"{_power_of_ten(checks['equal_loss']['measured'])}). The project's training pipeline (`training_dataset`: shuffle, "
-        f"gather, mask inside `tf.data`) produced {masking['project_sequences_per_s']:,.0f} sequences/s, "
+        f"{_power_of_ten(checks['equal_loss']['measured'])}). The project's training pipeline (`training_dataset`: "
+        f"shuffle, gather, mask inside `tf.data`) produced {masking['project_sequences_per_s']:,.0f} sequences/s, "
         f"{masking['ratio']:.0f}x the collator inside `prepare_tf_dataset` "
         f"({masking['collator_sequences_per_s']:,.0f}/s) and {masking['direct_ratio']:.0f}x the collator called on "
         f"its own ({masking['collator_direct_sequences_per_s']:,.0f}/s). The DistilBERT-size run used "

@@ -155,7 +155,7 @@ def readme_table(root: Path | None = None) -> str:
     return "\n".join(rows)
 
 
-def readme_with_block(readme: str, text: str, start: str = TABLE_START, end: str = TABLE_END) -> str:
+def readme_with_block(readme: str, text: str, start: str, end: str) -> str:
     """Replace what lies between the markers ``start`` and ``end`` of ``readme`` with ``text``.
 
     Part of `make readme`; no notebook calls it.
