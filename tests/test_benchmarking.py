@@ -502,6 +502,10 @@ def test_commit_names_the_checkout_and_its_changes(tmp_path, monkeypatch):
     assert B._commit() == head
     (tmp_path / "README.md").write_text("two\n", encoding="utf-8")
     assert B._commit() == head + "+changes"
+    inner = tmp_path / "unpacked"  # a copy of the series inside someone else's repository
+    (inner / "data").mkdir(parents=True)
+    monkeypatch.setenv("MLM_TUTORIAL_ROOT", str(inner))
+    assert B._commit() is None
 
 
 def test_power_of_ten_drops_the_padded_exponent():

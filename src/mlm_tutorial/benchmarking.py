@@ -779,20 +779,24 @@ def _cpu_model() -> str | None:
 
 
 def _commit() -> str | None:
-    """The checkout's commit as a short hash, with "+changes" when tracked files differ from it; None outside git."""
+    """The checkout's commit as a short hash, with "+changes" when tracked files differ from it; None when the
+    checkout is not a git repository of its own (a copy unpacked inside another repository does not count)."""
     import subprocess
 
     from mlm_tutorial.paths import project_root
 
+    root = project_root()
+
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True, timeout=30)
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
+    top = git("rev-parse", "--show-toplevel")
     commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
+    if not top or not commit or Path(top).resolve() != root.resolve():
         return None
     changes = git("status", "--porcelain", "--untracked-files=no")
     return commit + ("+changes" if changes else "")
