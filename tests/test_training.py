@@ -625,6 +625,27 @@ def test_checkpoints_from_other_settings_are_not_restored(tmp_path, tokenizer, b
     aside = Path(f"{tmp_path}.set-aside-1")  # the other run's files, kept
     assert json.loads((aside / "run.json").read_text(encoding="utf-8"))["lr"] == 1
     assert (aside / "ckpt-2.index").is_file()
+    # A third setting: the second run's files go to a folder of their own, the first set-aside stays as it was.
+    _run(tmp_path, plan, rows, tokenizer, callbacks=[StopAt(3)], run_config={"lr": 2})
+    *_, third = _notebook_cells(tmp_path, plan, run_config={"lr": 3})
+    third.verbose = True
+    assert third.restore() == 0
+    assert f"moved them to {tmp_path}.set-aside-2" in capsys.readouterr().out
+    assert json.loads((aside / "run.json").read_text(encoding="utf-8"))["lr"] == 1
+    second = Path(f"{tmp_path}.set-aside-2")
+    assert json.loads((second / "run.json").read_text(encoding="utf-8"))["lr"] == 2
+    assert (aside / "ckpt-2.index").is_file() and (second / "ckpt-2.index").is_file()
+
+
+def test_restore_run_again_before_the_first_checkpoint_starts_afresh_in_place(tmp_path, capsys):
+    plan = T.plan_training(8, 4, 2, 1e-3)
+    _, _, _, keeper = _notebook_cells(tmp_path / "run", plan, run_config={"lr": 1})
+    keeper.verbose = True
+    for _ in range(3):  # the keeper's cell run again before training saved anything
+        assert keeper.restore() == 0
+    assert "moved them" not in capsys.readouterr().out
+    assert not list(tmp_path.glob("run.set-aside-*"))
+    assert json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))["lr"] == 1
 
 
 def test_run_name_separates_every_setting_that_changes_training():

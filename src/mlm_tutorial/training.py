@@ -1164,8 +1164,8 @@ class CheckpointKeeper:
             readable = False
         latest = self._latest()
         set_aside = None
-        if latest is None and any(self._files()):
-            set_aside = "hold no readable checkpoint"
+        if latest is None and any(path.name != self.STATE_FILE for path in self._files()):
+            set_aside = "hold no readable checkpoint"  # run.json alone is a run that has not saved a checkpoint yet
         elif latest is not None and not readable:
             set_aside = f"have an unreadable {self.STATE_FILE}"
         elif latest is not None and saved != self.run_config:
