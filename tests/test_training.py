@@ -1034,9 +1034,19 @@ def test_fit_mlm_refuses_a_keeper_made_for_another_run(tmp_path, tokenizer, busi
     with pytest.raises(ValueError, match="made for 4 steps, checkpointed every 2, but the plan has 6 and 2"):
         T.fit_mlm(trainer, plan, rows, tokenizer, checkpoints=other, verbose=0)
     seven = T.CheckpointKeeper(tmp_path / "b", model, optimizer, 6, 2, run_config={"seed": 7}, verbose=False)
+    before = dict(seven.run_config)
     with pytest.raises(ValueError, match="run_config has seed=7, but this call trains with 42"):
         T.fit_mlm(trainer, plan, rows, tokenizer, checkpoints=seven, seed=42, verbose=0)
     assert int(optimizer.iterations.numpy()) == 0 and not any((tmp_path / "b").iterdir())
+    assert seven.run_config == before  # a refused call adds none of its settings to the keeper's
+    others = {"plan": T.run_settings(model, T.plan_training(len(rows), 4, 3, 2e-3), rows, 42, True),
+              "mlm_probability": T.run_settings(model, plan, rows, 42, True, mlm_probability=0.2),
+              "data": T.run_settings(model, plan, rows[::-1], 42, True)}
+    for key, settings in others.items():
+        keeper = T.CheckpointKeeper(tmp_path / "c", model, optimizer, 6, 2, run_config=settings, verbose=False)
+        with pytest.raises(ValueError, match=f"run_config has {key}="):
+            T.fit_mlm(trainer, plan, rows, tokenizer, checkpoints=keeper, seed=42, verbose=0)
+    assert int(optimizer.iterations.numpy()) == 0
 
 
 def test_a_changed_setting_sets_the_interrupted_run_aside(tmp_path, tokenizer, business, capsys):
@@ -1067,8 +1077,10 @@ def test_run_settings_ignore_where_the_model_lies_and_see_what_changes_training(
                T.run_settings(here, plan, rows, seed=7, fast_head=True),
                T.run_settings(here, plan, rows, seed=42, fast_head=False),
                T.run_settings(here, plan, rows, seed=42, fast_head=True, mlm_probability=0.2),
-               T.run_settings(tiny_model("bert", tokenizer), plan, rows, seed=42, fast_head=True)]
+               T.run_settings(tiny_model("bert", tokenizer), plan, rows, seed=42, fast_head=True),
+               T.run_settings(load_mlm_model(str(bundled_model_dir())), plan, rows, seed=42, fast_head=True)]
     assert all(other != settings for other in changed)
+    assert changed[-1]["model"].split()[0] == settings["model"].split()[0]  # same name, other dropout: the digest
     with pytest.raises(TypeError, match="plan must be a TrainPlan"):
         T.run_settings(here, {"steps": 6}, rows, seed=42, fast_head=True)
     with pytest.raises(ValueError, match="mlm_probability must lie strictly between 0 and 1, got 15"):

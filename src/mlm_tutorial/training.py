@@ -1294,10 +1294,11 @@ def fit_mlm(trainer: Any, plan: TrainPlan, train_rows: Any, tokenizer: Any, vali
                              "make the keeper with plan.total_steps and plan.checkpoint_every.")
         settings = json.loads(json.dumps(_training_settings(plan, rows, _check_int("seed", seed, 0),
                                                             float(mlm_probability))))
-        for key, value in settings.items():
-            if checkpoints.run_config.setdefault(key, value) != value:
+        for key, value in settings.items():  # every setting is checked before any is added to the keeper's
+            if key in checkpoints.run_config and checkpoints.run_config[key] != value:
                 raise ValueError(f"the CheckpointKeeper's run_config has {key}={checkpoints.run_config[key]!r}, but "
                                  f"this call trains with {value!r}; make the keeper with run_settings() for this run.")
+        checkpoints.run_config.update(settings)
     optimizer = base_optimizer(trainer)
     start = checkpoints.restore() if checkpoints is not None else int(optimizer.iterations.numpy())
     if start % plan.checkpoint_every:
