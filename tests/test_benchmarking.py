@@ -373,7 +373,10 @@ def test_quick_run_json_shape(quick_run):
                                                     / masking["collator_direct_sequences_per_s"])
     assert masking["order"][:3] == ["project (warm-up)", "collator (warm-up)", "collator_direct (warm-up)"]
     assert [c["key"] for c in results["targets"]] == [key for key, _, _ in B.TARGETS]
-    assert {"cpu_count", "cpu", "commit", "tensorflow", "transformers"} <= set(results["machine"])
+    machine = results["machine"]
+    assert machine["commit"] == B._commit() and machine["cpu_count"] == os.cpu_count()
+    if sys.platform.startswith("linux"):  # /proc/cpuinfo names the processor
+        assert isinstance(machine["cpu"], str) and machine["cpu"].strip()
 
 
 def test_quick_run_trains_both_paths_to_the_same_validation_loss(quick_run):
@@ -521,6 +524,10 @@ def test_readme_summary_takes_every_number_from_the_results():
     results["machine"].update(commit="abc1234", cpu="Some CPU", cpu_count=2)
     results["seconds"] = 330.0
     distil = results["training"]["distilbert_size"]
+    distil.update(rounds=7, batch_size=16, seq_len=256, shape={"layers": 4, "hidden": 512, "heads": 8, "ffn": 2048,
+                                                                "vocab": 28996})
+    results["training"]["bundled"]["validation"].update(abs_diff=3.2e-5 * results["training"]["bundled"]
+                                                        ["validation"]["baseline_loss"])
     distil.update(baseline_tokens_per_s=1000.0, project_tokens_per_s=1650.0, ratio=1.65, peak_gflops=400.0,
                   baseline_runs_tokens_per_s=[1000.0, 1010.0], project_runs_tokens_per_s=[1560.0, 1717.0],
                   baseline_flops_per_token=400e6, useful_flops_per_token=250e6, baseline_gflops=401.0,
@@ -534,9 +541,13 @@ def test_readme_summary_takes_every_number_from_the_results():
                    "| 1,000 | 1,650 | 1.65x |", "100,000 sequences/s", "25x the collator", "(4,000/s)",
                    "12x the collator called on its own (8,000/s)", "81% of the measured matmul peak",
                    "the recipe needs 400 MFLOP, the project path 250 MFLOP: 1.60x less", "(401 and 412 GFLOP/s here)",
-                   "the 2 project runs were 1.56x to 1.70x", "(this run: PASS)"):
+                   "the 2 project runs were 1.56x to 1.70x", "the 1.6x target", "(this run: PASS)",
+                   "median of 7 interleaved runs, batch 16 x 256 tokens", "(4 layers, hidden 512, vocabulary 28,996)",
+                   "(relative difference 3e-5)", "For a model that size at 256 tokens"):
         assert quoted in " ".join(text.split()), quoted
     assert all(len(line) <= 110 for line in text.splitlines() if not line.startswith("|"))
+    distil.update(ratio=1.55)  # the verdict follows the target check, not the text
+    assert "(this run: FAIL)" in " ".join(B.readme_summary(results).split())
 
 
 def test_readme_summary_refuses_results_that_cannot_be_quoted():

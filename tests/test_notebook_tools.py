@@ -246,11 +246,13 @@ def test_cli_readme_and_sync(series_root: Path, capsys: pytest.CaptureFixture[st
     assert "old table" not in readme and "old numbers" not in readme
     assert readme_table() in readme
     assert f"{SUMMARY_START}\n{readme_summary(reference_run())}\n{SUMMARY_END}" in readme
+    old = f"# Series\n\n{TABLE_START}\nold table\n{TABLE_END}\n\n{SUMMARY_START}\nold\n{SUMMARY_END}\n"
+    (series_root / "README.md").write_text(old, encoding="utf-8")
     (series_root / REFERENCE_RUN).unlink()
     capsys.readouterr()
     assert notebook_tools.main(["readme"]) == 2
     assert "reference_run.json is missing: copy the build/bench.json" in capsys.readouterr().err
-    assert (series_root / "README.md").read_text(encoding="utf-8") == readme  # nothing written
+    assert (series_root / "README.md").read_text(encoding="utf-8") == old  # not even the table was written
 
     assert notebook_tools.main(["sync"]) == 0
     assert notebook_tools.main(["sync"]) == 0  # second run: nothing to do

@@ -1105,8 +1105,8 @@ def test_save_model_never_replaces_a_folder_that_is_not_a_saved_model(tmp_path, 
 
 
 def test_optimizer_and_plan_numbers_are_checked_and_numpy_numbers_work():
-    for bad in ({"weight_decay": float("nan")}, {"weight_decay": -0.1}, {"clipnorm": float("inf")},
-                {"clipnorm": True}, {"clipnorm": 0.0}):
+    for bad in ({"weight_decay": float("nan")}, {"weight_decay": -0.1}, {"weight_decay": float("inf")},
+                {"clipnorm": float("inf")}, {"clipnorm": True}, {"clipnorm": 0.0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             T.make_optimizer(1e-3, **bad)
     for rate in (5.0, -1.0, float("nan")):
