@@ -832,29 +832,59 @@ def test_run_all_unknown_selection(series_root: Path) -> None:
 # --------------------------------------------------------------------------- Colab
 
 
-def _run_install_cell(monkeypatch: pytest.MonkeyPatch, on_colab: bool, checkout_exists: bool = False,
-                      installed: bool = False, pip_fails: bool = False) -> tuple[list[list[str]], list[str]]:
-    """Run the install cell, on Colab or not, with the checkout folder and the marker of a finished install
-    present or not (whatever this machine has); returns the commands it ran and the files it wrote."""
+CHECKOUT = colab.COLAB_CHECKOUT
+PARTIAL = CHECKOUT + ".partial"
+MARKER = f"{CHECKOUT}/{colab.INSTALLED_MARKER}"
+
+
+def _run_install_cell(monkeypatch: pytest.MonkeyPatch, on_colab: bool, files: set[str] | None = None,
+                      fails: str | None = None) -> tuple[list[list[str]], list[str]]:
+    """Run the install cell, on Colab or not, on a pretend file system: ``files`` holds which of the clone,
+    its ``.partial`` folder and the marker of a finished install exist, and the cell's commands change it as
+    the real ones would. ``fails`` ("git" or "pip") makes that command exit with status 1 (a clone that fails
+    leaves its half-made folder behind). Returns the commands run and the files written."""
+    files = set() if files is None else files
     calls: list[list[str]] = []
     written: list[str] = []
-    marker = f"{colab.COLAB_CHECKOUT}/{colab.INSTALLED_MARKER}"
     real_isdir, real_isfile, real_open = os.path.isdir, os.path.isfile, builtins.open
-    monkeypatch.setattr(os.path, "isdir",
-                        lambda path: checkout_exists if path == colab.COLAB_CHECKOUT else real_isdir(path))
-    monkeypatch.setattr(os.path, "isfile", lambda path: installed if path == marker else real_isfile(path))
+    real_rmtree, real_rename = shutil.rmtree, os.rename
+    monkeypatch.setattr(os.path, "isdir", lambda path: path in files if path in (CHECKOUT, PARTIAL) else real_isdir(path))
+    monkeypatch.setattr(os.path, "isfile", lambda path: path in files if path == MARKER else real_isfile(path))
+
+    def fake_rmtree(path: Any, ignore_errors: bool = False) -> None:
+        if path != PARTIAL:
+            return real_rmtree(path, ignore_errors=ignore_errors)
+        if path not in files and not ignore_errors:
+            raise FileNotFoundError(path)
+        files.discard(path)
+
+    def fake_rename(source: Any, target: Any) -> None:
+        if source != PARTIAL:
+            return real_rename(source, target)
+        assert source in files and target not in files, "renamed a folder that is not there, or over one"
+        files.remove(source)
+        files.add(target)
 
     def fake_open(path: Any, *args: Any, **kwargs: Any) -> Any:
-        if path == marker:
+        if path == MARKER:
+            assert CHECKOUT in files, "wrote the marker into a clone that is not there"
+            files.add(path)
             written.append(path)
             return io.StringIO()
         return real_open(path, *args, **kwargs)
 
-    def fake_run(args: list[str], **kwargs: Any) -> None:
+    def fake_run(args: list[str], check: bool = False, **kwargs: Any) -> subprocess.CompletedProcess:
         calls.append(list(args))
-        if pip_fails and "pip" in args:
+        if args[:2] == ["git", "clone"]:
+            assert args[-1] not in files, "git clone refuses a folder that exists"
+            files.add(args[-1])  # made at once; a failed clone may leave it half-filled
+        failed = fails is not None and fails in args
+        if failed and check:
             raise subprocess.CalledProcessError(1, args)
+        return subprocess.CompletedProcess(args, 1 if failed else 0)
 
+    monkeypatch.setattr(shutil, "rmtree", fake_rmtree)
+    monkeypatch.setattr(os, "rename", fake_rename)
     monkeypatch.setattr(builtins, "open", fake_open)
     monkeypatch.setattr(subprocess, "run", fake_run)
     if on_colab:
@@ -871,30 +901,45 @@ def test_install_cell_does_nothing_off_colab(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_install_cell_on_colab_clones_and_installs(monkeypatch: pytest.MonkeyPatch) -> None:
-    (clone, install), written = _run_install_cell(monkeypatch, on_colab=True)
+    files: set[str] = set()
+    (clone, install), written = _run_install_cell(monkeypatch, on_colab=True, files=files)
     assert clone[:2] == ["git", "clone"]
-    assert REPOSITORY_URL in clone and colab.COLAB_CHECKOUT in clone
+    assert REPOSITORY_URL in clone and clone[-1] == PARTIAL
     assert install[:4] == [sys.executable, "-m", "pip", "install"]
-    assert f"{colab.COLAB_CHECKOUT}/requirements-colab.txt" in install
-    assert written == [f"{colab.COLAB_CHECKOUT}/{colab.INSTALLED_MARKER}"]  # after pip succeeded
-    assert os.environ[ROOT_ENV] == colab.COLAB_CHECKOUT
+    assert f"{CHECKOUT}/requirements-colab.txt" in install and CHECKOUT in install
+    assert written == [MARKER]  # after pip succeeded
+    assert files == {CHECKOUT, MARKER}  # the finished clone under its own name, marked as installed
+    assert os.environ[ROOT_ENV] == CHECKOUT
 
 
 def test_install_cell_run_again_on_colab_only_sets_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
     # Running the cell again in the same runtime (or after a kernel restart) finds the finished install: no
     # second clone or install.
-    assert _run_install_cell(monkeypatch, on_colab=True, checkout_exists=True, installed=True) == ([], [])
-    assert os.environ[ROOT_ENV] == colab.COLAB_CHECKOUT
+    assert _run_install_cell(monkeypatch, on_colab=True, files={CHECKOUT, MARKER}) == ([], [])
+    assert os.environ[ROOT_ENV] == CHECKOUT
 
 
 def test_install_cell_on_colab_installs_again_after_a_failed_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    # pip failed or was stopped: the clone is there, the marker is not, so nothing is marked as installed ...
-    with pytest.raises(subprocess.CalledProcessError):
-        _run_install_cell(monkeypatch, on_colab=True, pip_fails=True)
+    files: set[str] = set()
+    with pytest.raises(subprocess.CalledProcessError):  # pip exits with status 1: the cell stops there
+        _run_install_cell(monkeypatch, on_colab=True, files=files, fails="pip")
+    assert files == {CHECKOUT}  # the clone is there, the marker is not: nothing is taken as installed ...
     monkeypatch.undo()
     # ... and the next run of the cell installs instead of skipping to a kernel without the pins.
-    (install,), written = _run_install_cell(monkeypatch, on_colab=True, checkout_exists=True)
-    assert install[:4] == [sys.executable, "-m", "pip", "install"] and len(written) == 1
+    (install,), written = _run_install_cell(monkeypatch, on_colab=True, files=files)
+    assert install[:4] == [sys.executable, "-m", "pip", "install"] and written == [MARKER]
+    assert files == {CHECKOUT, MARKER}
+
+
+def test_install_cell_on_colab_clones_again_after_a_stopped_clone(monkeypatch: pytest.MonkeyPatch) -> None:
+    files: set[str] = set()
+    with pytest.raises(subprocess.CalledProcessError):
+        _run_install_cell(monkeypatch, on_colab=True, files=files, fails="git")
+    assert files == {PARTIAL}  # a half-made clone, not under the checkout's name
+    monkeypatch.undo()
+    (clone, install), written = _run_install_cell(monkeypatch, on_colab=True, files=files)
+    assert clone[:2] == ["git", "clone"] and install[:4] == [sys.executable, "-m", "pip", "install"]
+    assert files == {CHECKOUT, MARKER} and written == [MARKER]
 
 
 def test_colab_requirements_keep_transformers_4() -> None:

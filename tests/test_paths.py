@@ -189,7 +189,12 @@ def test_record_metrics_sets_an_unreadable_file_aside(tmp_path: Path, old: bytes
 
 
 def test_files_in_the_checkout_are_written_only_below_its_build_folder(monkeypatch: pytest.MonkeyPatch,
-                                                                      no_root_override: None) -> None:
+                                                                      tmp_path: Path) -> None:
+    for folder in ("data", "notebooks"):  # a checkout of its own: a regression would harm a copy, not this one
+        (tmp_path / folder).mkdir()
+    (tmp_path / "README.md").write_text("# The series\n", encoding="utf-8")
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    monkeypatch.delenv(BUILD_ENV, raising=False)
     readme = project_root() / "README.md"
     before = readme.read_bytes()
     for target in (readme, project_root() / "metrics.json"):

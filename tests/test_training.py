@@ -1089,19 +1089,24 @@ def test_run_settings_ignore_where_the_model_lies_and_see_what_changes_training(
         T.run_settings(here, plan, rows, seed=42, fast_head=True, mlm_probability="0.15")
 
 
-def test_save_model_never_replaces_a_folder_that_is_not_a_saved_model(tmp_path, bert, tokenizer):
+def test_save_model_never_replaces_a_folder_that_is_not_a_saved_model(tmp_path, bert, tokenizer, monkeypatch):
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(ValueError, match="holds files but no saved model"):
         T.save_model(bert, tokenizer, notes)
     assert (notes / "notes.txt").read_text(encoding="utf-8") == "mine"
-    from mlm_tutorial.paths import project_root
+    from mlm_tutorial.paths import ROOT_ENV, project_root
 
+    checkout = tmp_path / "outer" / "checkout"  # a checkout of its own: a regression would empty a copy
+    for folder in ("data", "notebooks"):
+        (checkout / folder).mkdir(parents=True)
+        (checkout / folder / "kept.txt").write_text("kept", encoding="utf-8")
+    monkeypatch.setenv(ROOT_ENV, str(checkout))
     for above in (project_root(), project_root().parent):
         with pytest.raises(ValueError, match="holds .*which the series never writes to"):
             T.save_model(bert, tokenizer, above)
-    assert (project_root() / "data").is_dir() and (project_root() / "notebooks").is_dir()
+    assert all((checkout / folder / "kept.txt").read_text(encoding="utf-8") == "kept" for folder in ("data", "notebooks"))
 
 
 def test_optimizer_and_plan_numbers_are_checked_and_numpy_numbers_work():

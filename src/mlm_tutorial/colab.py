@@ -22,7 +22,8 @@ INSTALLED_MARKER = ".colab-installed"
 def install_cell_source() -> str:
     """Source of the install cell that opens every notebook.
 
-    On Colab it clones the repository (for the package and the bundled data), installs
+    On Colab it clones the repository (for the package and the bundled data; into a ``.partial`` folder that
+    is renamed when the clone is complete, so a clone stopped halfway is made again), installs
     ``requirements-colab.txt`` (transformers 4.x instead of Colab's transformers 5, which has no
     TensorFlow classes) and the package, and points ``MLM_TUTORIAL_ROOT`` at the clone. A marker file
     (:data:`INSTALLED_MARKER`) is written only after pip succeeds, so running the cell again after a failed
@@ -34,14 +35,16 @@ def install_cell_source() -> str:
     """
     return (
         "# On Google Colab: fetch the series and install its pinned stack (elsewhere: check the kernel).\n"
-        "import importlib.util, os, subprocess, sys\n"
+        "import importlib.util, os, shutil, subprocess, sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
         f'    checkout = "{COLAB_CHECKOUT}"\n'
-        "    if not os.path.isdir(checkout):\n"
+        "    if not os.path.isdir(checkout):  # cloned beside it, then renamed: a stopped clone leaves no half copy\n"
+        '        shutil.rmtree(checkout + ".partial", ignore_errors=True)\n'
         "        subprocess.run([\"git\", \"clone\", \"--quiet\", \"--depth\", \"1\", \"--branch\", "
         f'"{BRANCH}",\n'
-        f'                        "{REPOSITORY_URL}", checkout], check=True)\n'
+        f'                        "{REPOSITORY_URL}", checkout + ".partial"], check=True)\n'
+        '        os.rename(checkout + ".partial", checkout)\n'
         f'    if not os.path.isfile(f"{{checkout}}/{INSTALLED_MARKER}"):  # also after a failed or stopped install\n'
         "        # pip may print resolver messages about Colab's other packages; they do not affect the series\n"
         "        subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
