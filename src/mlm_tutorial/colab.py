@@ -39,12 +39,13 @@ def install_cell_source() -> str:
         "\n"
         'if "google.colab" in sys.modules:\n'
         f'    checkout = "{COLAB_CHECKOUT}"\n'
-        "    if not os.path.isdir(checkout):  # cloned beside it, then renamed: a stopped clone leaves no half copy\n"
-        '        shutil.rmtree(checkout + ".partial", ignore_errors=True)\n'
+        "    if not os.path.isdir(checkout):\n"
+        '        partial = checkout + ".partial"  # renamed once complete: a stopped clone leaves no half copy\n'
+        "        shutil.rmtree(partial, ignore_errors=True)\n"
         "        subprocess.run([\"git\", \"clone\", \"--quiet\", \"--depth\", \"1\", \"--branch\", "
         f'"{BRANCH}",\n'
-        f'                        "{REPOSITORY_URL}", checkout + ".partial"], check=True)\n'
-        '        os.rename(checkout + ".partial", checkout)\n'
+        f'                        "{REPOSITORY_URL}", partial], check=True)\n'
+        "        os.rename(partial, checkout)\n"
         f'    if not os.path.isfile(f"{{checkout}}/{INSTALLED_MARKER}"):  # also after a failed or stopped install\n'
         "        # pip may print resolver messages about Colab's other packages; they do not affect the series\n"
         "        subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
