@@ -56,6 +56,17 @@ def test_fixed_masks_mask_only(masks: tuple[np.ndarray, np.ndarray], test_chunks
     np.testing.assert_array_equal(labels[chosen], test_chunks[chosen])
     np.testing.assert_array_equal(masked[~chosen], test_chunks[~chosen])
     assert not chosen[:, 0].any() and not chosen[:, -1].any()  # [CLS] and [SEP] never chosen
+    # about 15% of the ordinary tokens: within five standard errors of the binomial count
+    ordinary = test_chunks.size - 2 * test_chunks.shape[0]
+    assert abs(chosen.sum() - 0.15 * ordinary) < 5 * np.sqrt(ordinary * 0.15 * 0.85)
+
+
+def test_fixed_masks_pass_on_their_probability_and_strategy(test_chunks: np.ndarray, bert_tokenizer: Any) -> None:
+    half_masked, half_labels = fixed_masks(test_chunks, bert_tokenizer, seed=7, mlm_probability=0.5)
+    assert (half_labels != IGNORE_INDEX).mean() > 0.4
+    bert_masked, bert_labels = fixed_masks(test_chunks, bert_tokenizer, seed=7, strategy="bert")
+    chosen = bert_labels != IGNORE_INDEX
+    assert (bert_masked[chosen] != bert_tokenizer.mask_token_id).any()  # 80/10/10: some chosen tokens stay or change
 
 
 # --------------------------------------------------------------------------- masked_lm_score
@@ -246,6 +257,30 @@ def test_rows_longer_than_the_models_positions_are_refused(mlm_model: Any) -> No
     labels[0, 3] = 5
     with pytest.raises(ValueError, match=f"{positions + 1} tokens long, but the model has only {positions} positions"):
         masked_lm_score(mlm_model, ids, labels)
+
+
+def test_a_row_as_long_as_the_models_positions_is_scored(mlm_model: Any) -> None:
+    positions = mlm_model.config.max_position_embeddings
+    ids = np.full((1, positions), 5)
+    labels = np.full_like(ids, IGNORE_INDEX)
+    labels[0, -1] = 5
+    assert masked_lm_score(mlm_model, ids, labels).masked_tokens == 1
+
+
+def test_roberta_rows_are_measured_against_the_positions_it_can_use(roberta_tokenizer: Any) -> None:
+    from transformers import RobertaConfig, TFAutoModelForMaskedLM
+
+    config = RobertaConfig(vocab_size=len(roberta_tokenizer), hidden_size=16, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=32, max_position_embeddings=18,
+                           pad_token_id=roberta_tokenizer.pad_token_id)
+    model = TFAutoModelForMaskedLM.from_config(config)  # 18 position rows, of which 16 hold tokens
+    usable = 18 - (roberta_tokenizer.pad_token_id + 1)
+    ids = np.full((1, usable + 1), 5)
+    labels = np.full_like(ids, IGNORE_INDEX)
+    labels[0, 0] = 5
+    with pytest.raises(ValueError, match=f"{usable + 1} tokens long, but the model has only {usable} positions"):
+        masked_lm_score(model, ids, labels)
+    assert masked_lm_score(model, ids[:, :usable], labels[:, :usable]).masked_tokens == 1
 
 
 def test_unigram_baseline_refuses_ids_outside_the_vocabulary(bert_tokenizer: Any) -> None:

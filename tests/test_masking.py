@@ -265,8 +265,10 @@ def test_a_seed_pair_tensor_is_accepted_and_reproducible(tokenizer, chunks):
     a = mask_tokens(chunks[:20], tokenizer, seed=tf.constant([4, 42]))
     b = mask_tokens(chunks[:20], tokenizer, seed=tf.constant([4, 42], tf.int64))
     c = mask_tokens(chunks[:20], tokenizer, seed=tf.constant([5, 42]))
+    d = mask_tokens(chunks[:20], tokenizer, seed=tf.constant([4, 43]))  # training's (step, run seed): both count
     assert np.array_equal(a[0].numpy(), b[0].numpy())
     assert not np.array_equal(a[1].numpy(), c[1].numpy())
+    assert not np.array_equal(a[1].numpy(), d[1].numpy())
 
 
 @PROPERTY_SETTINGS
@@ -390,10 +392,11 @@ def test_graph_mode_rejects_ids_outside_the_vocabulary(tokenizer, padded):
     import tensorflow as tf
 
     bad = padded.copy()
-    bad[0, 1] = len(tokenizer) + 5
     masker = tf.function(lambda ids: mask_tokens(ids, tokenizer, seed=1))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary of the tokenizer"):
-        masker(tf.constant(bad))
+    for outside in (len(tokenizer), len(tokenizer) + 5):  # the first id past the vocabulary, and one further
+        bad[0, 1] = outside
+        with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary of the tokenizer"):
+            masker(tf.constant(bad))
     bad[0, 1] = -3
     with pytest.raises(tf.errors.InvalidArgumentError, match="input_ids holds a negative id"):
         masker(tf.constant(bad))
@@ -455,6 +458,7 @@ def test_something_that_is_no_tokenizer_is_refused():
     (np.array([[True, False]]), "integer token ids, got dtype bool"),
     ([[101, 2000, 102], [101, 102]], "rows differ in length"),
     (np.array([[101, 2000, 102]], dtype=np.uint16), "unsigned"),
+    (np.array([[101, 100, 102]], dtype=np.int8), "dtype int8, which cannot hold the tokenizer's ids up to"),
 ])
 def test_non_integer_ids_are_refused(bert_tokenizer, ids, fragment):
     with pytest.raises(TypeError, match="input_ids") as info:

@@ -63,6 +63,11 @@ def fixed_masks(input_ids: Any, tokenizer: Any, seed: int = 1234, mlm_probabilit
     return masked.numpy(), labels.numpy()
 
 
+#: Model types whose position ids start after the padding id, so ``max_position_embeddings`` overstates the
+#: usable length by ``pad_token_id + 1`` (514 for 512 tokens).
+ROBERTA_TYPES = ("roberta", "xlm-roberta", "camembert")
+
+
 def masked_lm_score(model: Any, masked_ids: Any, labels: Any, batch_size: int = 32) -> MaskedLMScore:
     """Score ``model`` on pre-masked inputs: cross-entropy and accuracy where ``labels != -100``.
 
@@ -77,6 +82,9 @@ def masked_lm_score(model: Any, masked_ids: Any, labels: Any, batch_size: int = 
     if masked_ids.shape != labels.shape or masked_ids.ndim != 2:
         raise ValueError(f"masked_ids and labels must be 2-D arrays of one shape, got {masked_ids.shape} and {labels.shape}.")
     positions = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(positions, int) and getattr(model.config, "model_type", "") in ROBERTA_TYPES:
+        pad = getattr(model.config, "pad_token_id", None)
+        positions -= (pad if isinstance(pad, int) else 1) + 1  # RoBERTa numbers positions after the padding id
     if isinstance(positions, int) and masked_ids.shape[1] > positions:
         raise ValueError(f"the rows are {masked_ids.shape[1]} tokens long, but the model has only {positions} "
                          "positions. Cut the text into shorter chunks (chunk_size) first.")

@@ -186,6 +186,11 @@ def _as_ids(input_ids: Any, size: int) -> Any:
             f"input_ids has the unsigned dtype {ids.dtype.name}, which cannot hold the label -100. "
             "Cast the ids to int32 or int64 first."
         )
+    if ids.dtype.max < size - 1:
+        raise TypeError(
+            f"input_ids has dtype {ids.dtype.name}, which cannot hold the tokenizer's ids up to {size - 1} (the "
+            "[MASK] id and random replacements would overflow). Cast the ids to int32 or int64 first."
+        )
     if ids.shape.rank is not None and ids.shape.rank not in (1, 2):
         raise ValueError(
             f"input_ids must be 1-D (one sequence) or 2-D (a batch of equal-length rows), got shape {ids.shape}."
