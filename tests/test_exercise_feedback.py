@@ -173,3 +173,12 @@ def test_as_pair_reads_a_two_value_array_or_tensor_as_a_tuple():
     assert fb.as_pair(tf.constant([1.5, 2.0])) == (1.5, 2.0)
     for unchanged in ([936, 94], (936, 94), np.array([1, 2, 3]), np.zeros((2, 2)), "ab", None, 7):
         assert fb.as_pair(unchanged) is unchanged
+
+
+def test_feedback_marks_right_notes_with_a_tick_and_wrong_ones_with_a_cross():
+    mixed = fb.Feedback("Exercise 1").good("shape is right").bad("dtype should be int32")
+    assert str(mixed).splitlines() == ["Exercise 1: not yet", "  ✓ shape is right", "  ✗ dtype should be int32"]
+    assert not mixed.passed and not bool(mixed)
+    right = fb.Feedback("Exercise 2").good("all positions found")
+    assert right.passed and bool(right) and str(right) == "Exercise 2: correct\n  ✓ all positions found"
+    assert repr(right) == str(right)  # a cell that ends with the checker's call shows the same text

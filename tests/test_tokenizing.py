@@ -54,6 +54,7 @@ def test_tokenize_to_tf_truncates_to_max_length(tokenizer):
     assert ids.shape == (1, 16)
     assert ids[0, -1] == tokenizer.sep_token_id
     assert (batch["attention_mask"].numpy() == 1).all()
+    assert tokenize_to_tf([long_text], tokenizer)["input_ids"].shape == (1, 128)  # the lessons' default length
 
 
 def test_tokenize_to_tf_matches_the_tokenizer_called_directly(tokenizer):
