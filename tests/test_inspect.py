@@ -79,6 +79,8 @@ def test_token_table_of_a_padded_row(tokenizer, batch):
     assert (table.loc[padding, "attention"] == 0).all() and (table.loc[~padding, "attention"] == 1).all()
     last_text = int((~padding).sum()) - 1
     assert table.at[last_text, "token"] == tokenizer.sep_token
+    assert table["special"].tolist() == np.isin(ids, tokenizer.all_special_ids).tolist()
+    assert table.at[0, "special"] and table.at[last_text, "special"] and not table.at[1, "special"]
 
 
 def test_token_table_of_a_sentence_pair_shows_segments(both_tokenizers):
@@ -124,6 +126,12 @@ def test_batch_layout_facts_hold_for_a_real_batch(tokenizer, batch):
 def test_batch_layout_holds_for_truncated_rows(tokenizer):
     layout = batch_layout(tokenize_to_tf(HEADLINES, tokenizer, max_length=5), tokenizer)
     assert layout.ok and layout.padding_tokens < 15
+
+
+def test_batch_layout_refuses_a_mask_of_another_shape(tokenizer, batch):
+    mismatched = {"input_ids": batch["input_ids"].numpy(), "attention_mask": batch["attention_mask"].numpy()[:1]}
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(1, 12\) but input_ids has \(3, 12\)"):
+        batch_layout(mismatched, tokenizer)
 
 
 def test_batch_layout_finds_a_wrong_mask(tokenizer, batch):
@@ -197,6 +205,10 @@ def test_special_tokens_table_reads_ids_from_the_tokenizer(tokenizer):
         assert row["token"] == getattr(tokenizer, f"{row['role']}_token")
     assert {"cls", "sep", "pad", "mask"} <= set(table["role"])
     assert set(table["id"]) <= set(tokenizer.all_special_ids)
+    # every role the tokenizer fills is listed, the unknown token's too
+    filled = {role for role in ("cls", "sep", "pad", "mask", "unk", "bos", "eos")
+              if getattr(tokenizer, f"{role}_token", None) is not None}
+    assert set(table["role"]) == filled and "unk" in filled
 
 
 def test_the_two_families_differ_as_documented(both_tokenizers):
