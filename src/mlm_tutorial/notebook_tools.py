@@ -753,19 +753,53 @@ def refuse_old_checkpoints() -> None:
         )
 
 
+def replace_checkout_file(path: Path, text: str) -> None:
+    """Replace ``path``, a file of the checkout (a source notebook, README.md), with ``text`` in one step.
+
+    Used by the maintainers' `make notebooks` and `make readme`. The text goes to a temporary file beside
+    ``path`` first and takes its place by a rename, so a run stopped halfway (Ctrl-C, a full disk, text that
+    cannot be written) leaves the old file whole, never half a file. The file keeps its permissions.
+    """
+    import shutil
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as stream:
+            stream.write(text)
+        if path.exists():
+            shutil.copymode(path, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_source_notebook(notebook: Any, path: Path) -> None:
+    """Write ``notebook`` over the source notebook ``path`` with :func:`replace_checkout_file`.
+
+    Used by the maintainers' `make notebooks` (``sync`` and ``refresh``); the text is what ``nbformat.write``
+    gives, ending in one newline.
+    """
+    import io
+
+    import nbformat
+
+    text = io.StringIO()
+    nbformat.write(notebook, text)
+    replace_checkout_file(path, text.getvalue())
+
+
 def sync_sources() -> list[str]:
     """Write the Colab install cell, the slide types and the title into every source notebook.
 
     Part of `make notebooks` (``sync``, and ``refresh --sync`` before its runs); returns the names of the
     notebooks it changed. Only these generated parts are touched; a notebook already in step is not rewritten.
     """
-    import nbformat
-
     changed = []
     for path in notebook_paths():
         notebook = read_notebook(path)
         if sync_install_cell(notebook) | sync_slide_types(notebook) | sync_title(notebook):
-            nbformat.write(notebook, str(path))
+            write_source_notebook(notebook, path)
             changed.append(path.name)
     return changed
 
@@ -785,8 +819,6 @@ def refresh_sources(sync: bool = False) -> int:
     Raises ``FileExistsError`` before changing or running anything if the build folder holds training
     checkpoints (:func:`refuse_old_checkpoints`).
     """
-    import nbformat
-
     refuse_old_checkpoints()
     if sync:
         for name in sync_sources():
@@ -805,7 +837,7 @@ def refresh_sources(sync: bool = False) -> int:
             failures += 1
             continue
         changed = stamp_offline_run(executed, seconds)
-        nbformat.write(tidy_notebook(executed), str(path))
+        write_source_notebook(tidy_notebook(executed), path)
         print(f"[{number}/{len(ordered)}] {path.name} updated in {seconds:.1f} s", flush=True)
         if changed and path.name.startswith("00_"):  # its map still shows its old time: once more
             executed, failure = _execute_source(path, logs / f"{path.stem}.log")
@@ -814,7 +846,7 @@ def refresh_sources(sync: bool = False) -> int:
                 failures += 1
                 continue
             first = _first_markdown_cell(executed)
-            nbformat.write(tidy_notebook(executed), str(path))
+            write_source_notebook(tidy_notebook(executed), path)
             print(f"[{number}/{len(ordered)}] {path.name} run again to show its new time in its map "
                   f"{OFFLINE_RUN.search(first.source).group(0)}", flush=True)
     return failures
@@ -858,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as error:
             print(f"readme: {error}", file=sys.stderr)
             return 2
-        readme.write_text(text, encoding="utf-8")
+        replace_checkout_file(readme, text)
         print(f"updated {readme}")
         return 0
     return 2
