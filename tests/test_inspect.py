@@ -253,6 +253,14 @@ def test_plot_attention_mask_draws_the_mask(batch):
     image = ax.get_images()[0].get_array()
     np.testing.assert_array_equal(np.asarray(image), batch["attention_mask"].numpy())
     assert ax.get_xlabel() == "position"
+    # the legend's swatches are the colours the image gives 1 and 0, and attended cells are the dark ones
+    drawn_one, drawn_zero = ax.get_images()[0].to_rgba(np.array([[1, 0]]))[0]
+    swatches = {text.get_text(): patch.get_facecolor()
+                for text, patch in zip(ax.get_legend().get_texts(), ax.get_legend().get_patches())}
+    assert set(swatches) == {"1: attend (text and special tokens)", "0: padding"}
+    np.testing.assert_allclose(swatches["1: attend (text and special tokens)"], drawn_one)
+    np.testing.assert_allclose(swatches["0: padding"], drawn_zero)
+    assert sum(drawn_one[:3]) < 1.0 < 2.5 < sum(drawn_zero[:3])
     plt.close("all")
     with pytest.raises(ValueError, match="attention_mask"):
         plot_attention_mask({"input_ids": [[1, 2]]})

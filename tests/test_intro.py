@@ -94,6 +94,16 @@ def test_plot_context_draws_one_arrow_per_visible_token() -> None:
     assert "5 of 5" in masked_ax.get_title(loc="left") and "3 of 5" in causal_ax.get_title(loc="left")
 
 
+def test_plot_context_greys_only_the_tokens_the_causal_lm_has_not_read() -> None:
+    from matplotlib.colors import to_hex
+
+    figure = plot_context(["the", "bank", "raised", "interest", "rates", "today"], 2, "[MASK]")
+    masked_ax, causal_ax = figure.axes
+    colours = [[to_hex(text.get_color()) for text in ax.texts] for ax in (masked_ax, causal_ax)]
+    assert colours[0] == ["#000000", "#000000", "#ffffff", "#000000", "#000000", "#000000"]
+    assert colours[1] == ["#000000", "#000000", "#ffffff", "#999999", "#999999", "#999999"]
+
+
 def test_plot_context_shows_the_tokenizers_own_mask_token() -> None:
     figure = plot_context(["a", "b", "c"], 0, "<mask>")
     assert _texts(figure.axes[0])[0] == "<mask>"

@@ -174,6 +174,20 @@ def test_word_continuation_flags(bert_tokenizer, roberta_tokenizer):
     assert roberta.continues_word[ids].tolist() == [False, True, False]
 
 
+
+def test_a_wordpiece_token_that_is_a_hash_sign_starts_a_word(tmp_path) -> None:
+    """Only the two-character marker ``##`` continues a word: ``#`` itself (as in "#1") starts one."""
+    from transformers import BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "#", "1", "##1", "rank", "##s"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    assert tokenizer.tokenize("#11 ranks") == ["#", "1", "##1", "rank", "##s"]
+    flags = vocabulary_info(tokenizer).continues_word
+    assert flags[tokenizer.convert_tokens_to_ids(["#", "1", "##1", "rank", "##s"])].tolist() == [
+        False, False, True, False, True]
+
+
 # --------------------------------------------------------------------------- rates
 
 
