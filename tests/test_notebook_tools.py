@@ -8,7 +8,6 @@ import io
 import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import types
@@ -52,7 +51,6 @@ from mlm_tutorial.notebook_tools import (
     readme_table,
     readme_with_block,
     readme_with_table,
-    replace_checkout_file,
     slide_assets_folder,
     slide_types,
     slides_html,
@@ -270,30 +268,16 @@ def test_cli_readme_and_sync(series_root: Path, capsys: pytest.CaptureFixture[st
     assert INSTALL_TAG not in str(scratch)  # only the series is touched
 
 
-def test_replace_checkout_file_leaves_the_old_file_whole_when_the_write_fails(tmp_path: Path) -> None:
-    target = tmp_path / "README.md"
-    target.write_text("old text\n", encoding="utf-8")
-    target.chmod(0o640)
-    with pytest.raises(UnicodeEncodeError):  # a lone surrogate has no UTF-8 form: the write stops halfway
-        replace_checkout_file(target, "new text, then \ud800 that cannot be written\n")
-    assert target.read_text(encoding="utf-8") == "old text\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]  # no temporary file left behind
-    replace_checkout_file(target, "new text\n")
-    assert target.read_text(encoding="utf-8") == "new text\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o640
-    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
-
-
 def test_make_readme_and_sync_replace_their_files_in_one_step(series_root: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     replaced: list[str] = []
-    real = notebook_tools.replace_checkout_file
+    real = notebook_tools.replace_file
 
     def recording(path: Path, text: str) -> None:
         replaced.append(Path(path).relative_to(series_root).as_posix())
         real(path, text)
 
-    monkeypatch.setattr(notebook_tools, "replace_checkout_file", recording)
+    monkeypatch.setattr(notebook_tools, "replace_file", recording)
     assert notebook_tools.main(["readme"]) == 0
     assert notebook_tools.main(["sync"]) == 0
     assert replaced == ["README.md", "notebooks/00_setup.ipynb", "notebooks/01_tokens.ipynb"]

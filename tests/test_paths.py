@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
 
 from mlm_tutorial import paths
 from mlm_tutorial.paths import (BUILD_ENV, ROOT_ENV, build_dir, checkout_of, data_dir, display_path, project_root,
-                                record_metrics)
+                                record_metrics, replace_file)
 
 
 @pytest.fixture
@@ -306,3 +307,17 @@ def test_a_copy_installed_away_from_the_checkout_says_how_to_install(tmp_path: P
     (checkout / "data").mkdir(parents=True)
     (checkout / "src" / "mlm_tutorial").mkdir(parents=True)
     assert checkout_of(checkout / "src" / "mlm_tutorial" / "paths.py") == checkout.resolve()
+
+
+def test_replace_file_leaves_the_old_file_whole_when_the_write_fails(tmp_path: Path) -> None:
+    target = tmp_path / "README.md"
+    target.write_text("old text\n", encoding="utf-8")
+    target.chmod(0o640)
+    with pytest.raises(UnicodeEncodeError):  # a lone surrogate has no UTF-8 form: the write stops halfway
+        replace_file(target, "new text, then \ud800 that cannot be written\n")
+    assert target.read_text(encoding="utf-8") == "old text\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]  # no temporary file left behind
+    replace_file(target, "new text\n")
+    assert target.read_text(encoding="utf-8") == "new text\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mlm_tutorial.colab import INSTALL_TAG, colab_badge_url, install_cell_source
-from mlm_tutorial.paths import build_dir, display_path, project_root
+from mlm_tutorial.paths import build_dir, display_path, project_root, replace_file
 from mlm_tutorial.setup import NATIVE_START_UP_LINES
 
 SOLUTION_TAG = "solution"
@@ -753,29 +753,8 @@ def refuse_old_checkpoints() -> None:
         )
 
 
-def replace_checkout_file(path: Path, text: str) -> None:
-    """Replace ``path``, a file of the checkout (a source notebook, README.md), with ``text`` in one step.
-
-    Used by the maintainers' `make notebooks` and `make readme`. The text goes to a temporary file beside
-    ``path`` first and takes its place by a rename, so a run stopped halfway (Ctrl-C, a full disk, text that
-    cannot be written) leaves the old file whole, never half a file. The file keeps its permissions.
-    """
-    import shutil
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as stream:
-            stream.write(text)
-        if path.exists():
-            shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_source_notebook(notebook: Any, path: Path) -> None:
-    """Write ``notebook`` over the source notebook ``path`` with :func:`replace_checkout_file`.
+    """Write ``notebook`` over the source notebook ``path`` in one step (:func:`mlm_tutorial.paths.replace_file`).
 
     Used by the maintainers' `make notebooks` (``sync`` and ``refresh``); the text is what ``nbformat.write``
     gives, ending in one newline.
@@ -786,7 +765,7 @@ def write_source_notebook(notebook: Any, path: Path) -> None:
 
     text = io.StringIO()
     nbformat.write(notebook, text)
-    replace_checkout_file(path, text.getvalue())
+    replace_file(path, text.getvalue())
 
 
 def sync_sources() -> list[str]:
@@ -890,7 +869,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as error:
             print(f"readme: {error}", file=sys.stderr)
             return 2
-        replace_checkout_file(readme, text)
+        replace_file(readme, text)
         print(f"updated {readme}")
         return 0
     return 2

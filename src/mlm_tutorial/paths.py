@@ -198,20 +198,35 @@ def refuse_checkout_file(target: Path, what: str = "file") -> None:
 
 
 def write_text_atomic(target: Path, text: str) -> Path:
-    """Write ``text`` to ``target`` through a temporary file and a rename, so a crash never leaves half a file.
+    """:func:`replace_file` for files the series writes while it runs: inside the checkout only below the build
+    folder (:func:`refuse_checkout_file`).
 
     Used by :func:`record_metrics`, notebook 04's checkpoint keeper and ``make bench`` for ``build/bench.json``.
-    Inside the checkout it writes only below the build folder. Each write has a
-    temporary file of its own, so two kernels writing at the same time (notebook 04 run twice side by
-    side) never replace the file with the other's half-written one: the last complete write wins.
     """
+    refuse_checkout_file(target)
+    return replace_file(target, text)
+
+
+def replace_file(target: Path, text: str) -> Path:
+    """Write ``text`` to ``target`` through a temporary file and a rename, so a crash never leaves half a file.
+
+    Used by :func:`write_text_atomic`, and by the maintainers' `make notebooks` and `make readme` for the
+    checkout's own notebooks and README.md (it checks nothing about where ``target`` is). A run stopped
+    halfway (Ctrl-C, a full disk, text that cannot be written) leaves the old file whole, and a replaced
+    file keeps its permissions. Each write has a temporary file of its own, so two kernels writing at the
+    same time (notebook 04 run twice side by side) never replace the file with the other's half-written
+    one: the last complete write wins.
+    """
+    import shutil
     import uuid
 
-    refuse_checkout_file(target)
+    target = Path(target)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as stream:  # "x": a fresh file, with the usual permissions
             stream.write(text)
+        if target.exists():
+            shutil.copymode(target, tmp)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
