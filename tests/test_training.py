@@ -648,6 +648,96 @@ def test_restore_run_again_before_the_first_checkpoint_starts_afresh_in_place(tm
     assert json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))["lr"] == 1
 
 
+def _lock(folder: Path, pid: int, host: str | None = None) -> None:
+    """A run.lock as another process writes it."""
+    import socket
+
+    record = {"pid": pid, "host": host or socket.gethostname(), "since": "2026-11-25 10:00:00"}
+    (folder / "run.lock").write_text(json.dumps(record), encoding="utf-8")
+
+
+def _sleeper() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+
+
+class LockSeen(tf_keras.callbacks.Callback):
+    """Records whose pid run.lock names after each step."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder, self.pids = folder, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.pids.append(json.loads((self.folder / "run.lock").read_text(encoding="utf-8"))["pid"])
+
+
+def test_a_run_folder_trains_in_one_process_at_a_time(tmp_path, tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 2, 1e-3)  # 2 steps per epoch, 4 steps
+    folder = tmp_path / "run"
+    _, optimizer, trainer, keeper = _notebook_cells(folder, plan)
+    other = _sleeper()  # another kernel, training this run
+    try:
+        _lock(folder, other.pid)
+        with pytest.raises(RuntimeError, match=rf"process {other.pid} on \S+ has been training this run since "
+                                               r"2026-11-25 10:00:00 .*write over each other's checkpoints"):
+            keeper.restore()
+        assert sorted(path.name for path in folder.iterdir()) == ["run.lock"]  # nothing written or moved
+        (folder / "run.lock").unlink()
+        assert keeper.restore() == 0
+        _lock(folder, other.pid)  # it starts training after this kernel's restore()
+        with pytest.raises(RuntimeError, match=rf"process {other.pid} .* delete {folder / 'run.lock'}"):
+            _notebook_fit(trainer, keeper, plan, rows, tokenizer, 0)
+        assert int(optimizer.iterations.numpy()) == 0 and keeper.latest_step() is None
+    finally:
+        other.kill()
+        other.wait()
+    # That process has ended: its lock is taken over, this process holds it while it trains, and it is gone after.
+    seen = LockSeen(folder)
+    _notebook_fit(trainer, keeper, plan, rows, tokenizer, 0, callbacks=[seen])
+    assert seen.pids == [os.getpid()] * 4
+    assert keeper.latest_step() == 4 and not (folder / "run.lock").exists()
+
+
+def test_a_lock_that_cannot_be_checked_is_respected_and_this_processs_own_is_not(tmp_path):
+    plan = T.plan_training(8, 4, 2, 1e-3)
+    folder = tmp_path / "run"
+    *_, keeper = _notebook_cells(folder, plan)
+    _lock(folder, os.getpid(), host="another-machine")  # a shared folder: its process cannot be probed
+    with pytest.raises(RuntimeError, match="on another-machine has been training this run"):
+        keeper.restore()
+    (folder / "run.lock").write_text('{"pid": 12', encoding="utf-8")  # damaged
+    with pytest.raises(RuntimeError, match=r"run.lock cannot be read, so another run may be training"):
+        keeper.restore()
+    _lock(folder, os.getpid())  # left by this kernel's own interrupted fit
+    assert keeper.restore() == 0
+    # At the end of fit only this process's own lock is removed, not one of the same pid on another machine.
+    _lock(folder, os.getpid(), host="another-machine")
+    keeper._release()
+    assert (folder / "run.lock").is_file()
+    _lock(folder, os.getpid())
+    keeper._release()
+    assert not (folder / "run.lock").exists()
+
+
+def test_process_runs_without_psutil(monkeypatch):
+    other = _sleeper()
+    try:
+        monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil fails
+        assert T._process_runs(other.pid) is True
+    finally:
+        other.kill()
+        other.wait()
+    assert T._process_runs(other.pid) is False
+
+    def no_kill(*args):
+        raise AssertionError("os.kill ends a process on Windows; it must not be called there")
+
+    monkeypatch.setattr(T.os, "kill", no_kill)
+    monkeypatch.setattr(T.os, "name", "nt")
+    assert T._process_runs(other.pid) is True  # cannot be told safely: the lock is respected
+
+
 def test_run_name_separates_every_setting_that_changes_training():
     base = dict(model_name="/somewhere/data/models/bert-mini-news", category="business", profile="quick",
                 fast_head=True, seed=42)

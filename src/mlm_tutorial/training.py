@@ -1031,6 +1031,25 @@ def run_settings(model: Any, plan: TrainPlan, train_rows: Any, seed: int, fast_h
 _TRAINED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
+def _process_runs(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs; ``True`` when that cannot be told safely."""
+    try:
+        import psutil  # installed with Jupyter's kernel
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        return bool(psutil.pid_exists(pid))
+    if os.name == "nt":  # os.kill would end the process there, not probe it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it runs, under another user
+        return True
+    return True
+
+
 class CheckpointKeeper:
     """Checkpoints of one run in ``folder``: model weights, optimizer state and the step counter.
 
@@ -1040,10 +1059,17 @@ class CheckpointKeeper:
     optimizer is where ``restore()`` left it, so running a notebook's training cell a second time (or
     after interrupting it) says what to run instead of training on from the wrong step. With mixed
     precision on a GPU the loss scale is not checkpointed: a resumed run starts it afresh, so its first
-    steps may scale differently than the uninterrupted run's. Introduced in notebook 04.
+    steps may scale differently than the uninterrupted run's.
+
+    One process trains in a folder at a time: from the start of ``fit`` to its end the folder holds
+    ``run.lock`` (process id, machine, start time). ``restore()`` and ``fit`` in another process refuse while
+    that process still runs, so a notebook kernel and `make run` cannot write over each other's checkpoints;
+    the lock of a process that has ended is taken over. It is a guard for runs that overlap, not a strict
+    lock: two processes that start ``fit`` in the same instant both pass it. Introduced in notebook 04.
     """
 
     STATE_FILE = "run.json"
+    LOCK_FILE = "run.lock"
 
     def __init__(self, folder: str | os.PathLike[str], model: Any, optimizer: Any, total_steps: int,
                  every: int, run_config: Mapping[str, Any] | None = None, max_to_keep: int = 2,
@@ -1156,6 +1182,7 @@ class CheckpointKeeper:
         """
         import tensorflow as tf
 
+        self._refuse_other_trainer()
         state = self.folder / self.STATE_FILE
         saved, readable = None, True
         try:
@@ -1204,6 +1231,61 @@ class CheckpointKeeper:
         self.start_step = restored
         return restored
 
+    def _lock_holder(self) -> dict[str, Any] | None:
+        """The lock's record when another process that still runs (or one that cannot be checked) holds it."""
+        import socket
+
+        lock = self.folder / self.LOCK_FILE
+        try:
+            holder = json.loads(lock.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError:  # half written, or damaged: nobody can say whose it is
+            return {"unreadable": True}
+        if not isinstance(holder, dict) or not isinstance(holder.get("pid"), int):
+            return {"unreadable": True}
+        if holder.get("host") != socket.gethostname():
+            return holder  # a process of another machine (a shared folder): cannot be checked
+        if holder["pid"] == os.getpid() or not _process_runs(holder["pid"]):
+            return None  # this process's own lock, or one left by a process that has ended
+        return holder
+
+    def _refuse_other_trainer(self) -> None:
+        holder = self._lock_holder()
+        if holder is None:
+            return
+        lock = self.folder / self.LOCK_FILE
+        if holder.get("unreadable"):
+            who = f"{lock} cannot be read, so another run may be training in this folder"
+        else:
+            who = (f"process {holder['pid']} on {holder.get('host')} has been training this run since "
+                   f"{holder.get('since', 'an unknown time')} (a notebook kernel, or `make run`)")
+        raise RuntimeError(
+            f"{who}. Two runs in one folder would write over each other's checkpoints, so this one does not start. "
+            "Wait until that run has finished, or stop it. A kernel whose training cell was interrupted keeps the "
+            f"folder until it is restarted or shut down; if no such process runs any more, delete {lock}.")
+
+    def _claim(self) -> None:
+        """Write ``run.lock`` for this process, after :meth:`_refuse_other_trainer`."""
+        import socket
+
+        self._refuse_other_trainer()
+        record = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())}
+        write_text_atomic(self.folder / self.LOCK_FILE, json.dumps(record) + "\n")
+
+    def _release(self) -> None:
+        """Delete ``run.lock`` if this process holds it."""
+        import socket
+
+        lock = self.folder / self.LOCK_FILE
+        try:
+            holder = json.loads(lock.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(holder, dict) and (holder.get("pid"), holder.get("host")) == (os.getpid(), socket.gethostname()):
+            lock.unlink(missing_ok=True)
+
     def check_start(self, trainer: Any) -> None:
         """Refuse to train when ``trainer`` or its optimizer is not where :meth:`restore` left them.
 
@@ -1241,7 +1323,11 @@ class CheckpointKeeper:
         class SaveCheckpoint(tf_keras.callbacks.Callback):
             def on_train_begin(self, logs: Any = None) -> None:
                 keeper.check_start(self.model)
+                keeper._claim()
                 _TRAINED.add(keeper.model)
+
+            def on_train_end(self, logs: Any = None) -> None:
+                keeper._release()
 
             def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
                 step = int(keeper.optimizer.iterations.numpy())
