@@ -1031,6 +1031,13 @@ def run_settings(model: Any, plan: TrainPlan, train_rows: Any, seed: int, fast_h
 _TRAINED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
+def _this_process() -> tuple[int, str]:
+    """(process id, machine name): who holds a run folder's ``run.lock``."""
+    import socket
+
+    return os.getpid(), socket.gethostname()
+
+
 def _process_runs(pid: int) -> bool:
     """Whether process ``pid`` of this machine still runs; ``True`` when that cannot be told safely."""
     try:
@@ -1233,8 +1240,6 @@ class CheckpointKeeper:
 
     def _lock_holder(self) -> dict[str, Any] | None:
         """The lock's record when another process that still runs (or one that cannot be checked) holds it."""
-        import socket
-
         lock = self.folder / self.LOCK_FILE
         try:
             holder = json.loads(lock.read_text(encoding="utf-8"))
@@ -1244,9 +1249,10 @@ class CheckpointKeeper:
             return {"unreadable": True}
         if not isinstance(holder, dict) or not isinstance(holder.get("pid"), int):
             return {"unreadable": True}
-        if holder.get("host") != socket.gethostname():
+        pid, host = _this_process()
+        if holder.get("host") != host:
             return holder  # a process of another machine (a shared folder): cannot be checked
-        if holder["pid"] == os.getpid() or not _process_runs(holder["pid"]):
+        if holder["pid"] == pid or not _process_runs(holder["pid"]):
             return None  # this process's own lock, or one left by a process that has ended
         return holder
 
@@ -1267,23 +1273,19 @@ class CheckpointKeeper:
 
     def _claim(self) -> None:
         """Write ``run.lock`` for this process, after :meth:`_refuse_other_trainer`."""
-        import socket
-
         self._refuse_other_trainer()
-        record = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "since": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())}
+        pid, host = _this_process()
+        record = {"pid": pid, "host": host, "since": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())}
         write_text_atomic(self.folder / self.LOCK_FILE, json.dumps(record) + "\n")
 
     def _release(self) -> None:
         """Delete ``run.lock`` if this process holds it."""
-        import socket
-
         lock = self.folder / self.LOCK_FILE
         try:
             holder = json.loads(lock.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return
-        if isinstance(holder, dict) and (holder.get("pid"), holder.get("host")) == (os.getpid(), socket.gethostname()):
+        if isinstance(holder, dict) and (holder.get("pid"), holder.get("host")) == _this_process():
             lock.unlink(missing_ok=True)
 
     def check_start(self, trainer: Any) -> None:
