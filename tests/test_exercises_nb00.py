@@ -42,6 +42,16 @@ def test_put_mask_rejects_a_typed_bert_mask(tokenizers: dict[str, Any]) -> None:
     assert "the BERT-style tokenizer: every sentence" in str(feedback)  # the BERT half was right and is said so
 
 
+def test_put_mask_compares_ids_so_spacing_counts_for_roberta_and_a_typed_roberta_mask_fails_bert(
+        tokenizers: dict[str, Any]) -> None:
+    roberta_only = {"RoBERTa-style": tokenizers["RoBERTa-style"]}
+    # byte-level BPE keeps spaces in its tokens: an extra space around the mask changes the ids
+    spaced = nb00.check_put_mask(lambda t, tok: t.replace("{mask}", f" {tok.mask_token} "), roberta_only)
+    assert_fails_with(spaced, "RoBERTa-style", "more than the blank")
+    typed = nb00.check_put_mask(lambda t, tok: t.replace("{mask}", "<mask>"), tokenizers)
+    assert_fails_with(typed, "BERT-style", "'<mask>'", "'[MASK]'", "tokenizer.mask_token")
+
+
 def test_put_mask_rejects_the_id_the_placeholder_and_doubles(tokenizers: dict[str, Any]) -> None:
     assert_fails_with(nb00.check_put_mask(lambda t, tok: t.replace("{mask}", str(tok.mask_token_id)), tokenizers),
                       "id", "tokenizer.mask_token")
