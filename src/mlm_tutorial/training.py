@@ -1238,17 +1238,22 @@ class CheckpointKeeper:
         self.start_step = restored
         return restored
 
-    def _lock_holder(self) -> dict[str, Any] | None:
-        """The lock's record when another process that still runs (or one that cannot be checked) holds it."""
-        lock = self.folder / self.LOCK_FILE
+    def _lock_record(self) -> dict[str, Any] | None:
+        """``run.lock``'s record: ``None`` without a lock, ``{}`` for one that cannot be read (half written or
+        damaged: nobody can say whose it is)."""
         try:
-            holder = json.loads(lock.read_text(encoding="utf-8"))
+            record = json.loads((self.folder / self.LOCK_FILE).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        except ValueError:  # half written, or damaged: nobody can say whose it is
-            return {"unreadable": True}
-        if not isinstance(holder, dict) or not isinstance(holder.get("pid"), int):
-            return {"unreadable": True}
+        except ValueError:
+            return {}
+        return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else {}
+
+    def _lock_holder(self) -> dict[str, Any] | None:
+        """The lock's record when another process that still runs (or one that cannot be checked) holds it."""
+        holder = self._lock_record()
+        if not holder:
+            return holder  # no lock (None), or an unreadable one ({})
         pid, host = _this_process()
         if holder.get("host") != host:
             return holder  # a process of another machine (a shared folder): cannot be checked
@@ -1261,7 +1266,7 @@ class CheckpointKeeper:
         if holder is None:
             return
         lock = self.folder / self.LOCK_FILE
-        if holder.get("unreadable"):
+        if not holder:
             who = f"{lock} cannot be read, so another run may be training in this folder"
         else:
             who = (f"process {holder['pid']} on {holder.get('host')} has been training this run since "
@@ -1280,13 +1285,12 @@ class CheckpointKeeper:
 
     def _release(self) -> None:
         """Delete ``run.lock`` if this process holds it."""
-        lock = self.folder / self.LOCK_FILE
         try:
-            holder = json.loads(lock.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            holder = self._lock_record()
+        except OSError:
             return
-        if isinstance(holder, dict) and (holder.get("pid"), holder.get("host")) == _this_process():
-            lock.unlink(missing_ok=True)
+        if holder and (holder["pid"], holder.get("host")) == _this_process():
+            (self.folder / self.LOCK_FILE).unlink(missing_ok=True)
 
     def check_start(self, trainer: Any) -> None:
         """Refuse to train when ``trainer`` or its optimizer is not where :meth:`restore` left them.
