@@ -374,6 +374,23 @@ def test_works_inside_tf_function(tokenizer, padded):
     assert not np.array_equal(c[1].numpy(), d[1].numpy())
 
 
+@pytest.mark.parametrize("strategy", ["bert", "mask_only"])
+def test_tf_function_traced_for_any_shape_masks_rows_and_batches_alike(tokenizer, padded, strategy):
+    import tensorflow as tf
+
+    # input_signature with no shape: the rank is unknown while tracing and known only when the function runs.
+    masker = tf.function(lambda ids: mask_tokens(ids, tokenizer, strategy=strategy, seed=8, whole_word=True),
+                         input_signature=[tf.TensorSpec(None, tf.int64)])
+    for ids in (padded, padded[3]):
+        masked, labels = masker(tf.constant(ids))
+        eager = mask_tokens(ids, tokenizer, strategy=strategy, seed=8, whole_word=True)
+        assert masked.shape == ids.shape and labels.shape == ids.shape
+        assert np.array_equal(masked.numpy(), eager[0].numpy())
+        assert np.array_equal(labels.numpy(), eager[1].numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must be 1-D .one sequence. or 2-D"):
+        masker(tf.constant(padded[np.newaxis]))
+
+
 def test_works_inside_dataset_map_with_fresh_masks_each_epoch(tokenizer, chunks):
     import tensorflow as tf
 

@@ -252,6 +252,23 @@ def test_chunk_tradeoff_has_no_padding_and_loses_only_the_tail(tokenizer):
         assert row["lost_share"] == pytest.approx(row["lost_tokens"] / token_counts(texts, tokenizer).sum())
 
 
+def test_chunk_tradeoff_counts_literal_special_token_text_as_text(tokenizer):
+    # A text that spells out the separator or the padding token is tokenized to their ids; those ids are text.
+    texts = [f"profits rose {tokenizer.sep_token} shares fell {tokenizer.pad_token} again", *TEXTS] * 5
+    pieces = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    assert tokenizer.sep_token_id in pieces[0] and tokenizer.pad_token_id in pieces[0]  # the case this test is about
+    # The stream as (id, is_text) pairs, built here from the tokenizer's own output.
+    stream = [pair for ids in pieces for pair in [*((i, True) for i in ids), (tokenizer.sep_token_id, False)]]
+    body = sum(len(ids) for ids in pieces)
+    for size in (8, 13, 16):
+        row = chunk_tradeoff(texts, tokenizer, [size]).iloc[0]
+        streamed = int(row["rows"]) * (size - 2)
+        kept = sum(is_text for _, is_text in stream[:streamed])
+        assert row["lost_tokens"] == body - kept
+        assert 0 <= row["lost_tokens"] < size - 2
+        assert row["padding_tokens"] == 0
+
+
 def test_chunk_tradeoff_validates(tokenizer):
     with pytest.raises(ValueError, match="chunk_sizes"):
         chunk_tradeoff(TEXTS, tokenizer, [])

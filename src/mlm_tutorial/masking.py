@@ -280,7 +280,8 @@ def mask_tokens(
     Raises ``ValueError`` for ``mlm_probability`` outside (0, 1), an unknown ``strategy``, a
     tokenizer without a mask token and ids outside the vocabulary; ``TypeError`` for non-integer
     ids and arguments of the wrong type. Inside ``tf.function`` or ``tf.data`` the ids are only known
-    when the graph runs, so ids outside the vocabulary raise ``tf.errors.InvalidArgumentError`` then.
+    when the graph runs, so ids outside the vocabulary raise ``tf.errors.InvalidArgumentError`` then, as
+    does a rank other than 1 or 2 in a function traced for inputs of any shape.
     """
     import tensorflow as tf
 
@@ -288,8 +289,16 @@ def mask_tokens(
     info = vocabulary_info(tokenizer)
     ids = _as_ids(input_ids, info.size)
     squeeze = ids.shape.rank == 1
+    run_time_shape = None
     if squeeze:
         ids = ids[tf.newaxis, :]
+    elif ids.shape.rank is None:
+        # A tf.function traced for any shape: the rank is known only when it runs. Check it then, and
+        # work on rows (one row for 1-D input) so that the per-row steps below hold for both ranks.
+        with tf.control_dependencies([tf.debugging.assert_rank_in(
+                ids, [1, 2], message="input_ids must be 1-D (one sequence) or 2-D (a batch of equal-length rows)")]):
+            run_time_shape = tf.shape(ids)
+        ids = tf.reshape(ids, [-1, run_time_shape[-1]])
     dtype = ids.dtype
     # The lookups need int32 or int64 indices; everything else stays in the input's dtype.
     index = ids if dtype in (tf.int32, tf.int64) else tf.cast(ids, tf.int64)
@@ -321,4 +330,6 @@ def mask_tokens(
         masked = tf.where(chosen & (split < BERT_SPLIT[0] + BERT_SPLIT[1]), replacement, ids)
     if squeeze:
         masked, labels = masked[0], labels[0]
+    elif run_time_shape is not None:
+        masked, labels = tf.reshape(masked, run_time_shape), tf.reshape(labels, run_time_shape)
     return masked, labels

@@ -232,11 +232,14 @@ def length_tradeoff(counts: Any, max_lengths: Any) -> "pd.DataFrame":
 def chunk_tradeoff(texts: Any, tokenizer: Any, chunk_sizes: Any) -> "pd.DataFrame":
     """The same numbers as :func:`length_tradeoff` for concatenating texts and cutting chunks.
 
-    Uses :func:`mlm_tutorial.chunking.chunk_texts` for each size and counts, in its output, the
-    text tokens that made it into a chunk (everything but the tokenizer's classifier, separator and
-    padding ids). ``lost_tokens`` is what the dropped, incomplete last piece of the stream held;
-    ``lost_share`` uses the same denominator as :func:`length_tradeoff` (all tokens of the texts,
-    special tokens included). Introduced in notebook 01.
+    Uses :func:`mlm_tutorial.chunking.chunk_texts` for each size and counts the text tokens that
+    made it into a chunk: the stream it cuts holds each text's tokens followed by one separator,
+    and its rows keep the first ``rows x (chunk_size - 2)`` ids of that stream. The count comes from
+    those positions, not from the ids, so a text that contains the literal "[SEP]" or "[PAD]" (which
+    the tokenizer turns into the special id) is counted as text. ``lost_tokens`` is what the
+    dropped, incomplete last piece of the stream held; ``lost_share`` uses the same denominator as
+    :func:`length_tradeoff` (all tokens of the texts, special tokens included). Introduced in
+    notebook 01.
     """
     import pandas as pd
 
@@ -246,18 +249,21 @@ def chunk_tradeoff(texts: Any, tokenizer: Any, chunk_sizes: Any) -> "pd.DataFram
     _check_tokenizer(tokenizer)
     sizes = _as_lengths(chunk_sizes, "chunk_sizes")
     total = int(token_counts(items, tokenizer).sum())
-    body = int(token_counts(items, tokenizer, add_special_tokens=False).sum())
-    frame = [tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id]
-    structural = np.array([i for i in frame if i is not None], dtype=np.int64)
+    lengths = token_counts(items, tokenizer, add_special_tokens=False)
+    body = int(lengths.sum())
+    # Where each text's separator sits in the stream: after its own tokens and all earlier texts'.
+    separators = np.cumsum(lengths + 1) - 1
     records = []
     for size in sizes:
         chunks = chunk_texts(items, tokenizer, chunk_size=size)
-        kept = int(np.isin(chunks, structural, invert=True).sum())
-        padding = int((chunks == tokenizer.pad_token_id).sum())
+        rows = int(chunks.shape[0])
+        streamed = rows * (size - 2)  # each row: [CLS], a slice of the stream, [SEP]
+        kept = streamed - int((separators < streamed).sum())
+        padding = int(chunks.size) - 2 * rows - streamed  # positions holding neither frame nor stream
         records.append(
             {
                 "chunk_size": size,
-                "rows": int(chunks.shape[0]),
+                "rows": rows,
                 "lost_tokens": body - kept,
                 "lost_share": (body - kept) / total,
                 "padding_tokens": padding,
