@@ -115,7 +115,12 @@ def vocabulary_info(tokenizer: Any) -> VocabularyInfo:
     return info
 
 
-def _check_arguments(mlm_probability: Any, strategy: Any, seed: Any, whole_word: Any) -> None:
+def check_masking_arguments(mlm_probability: Any, strategy: Any, seed: Any, whole_word: Any) -> None:
+    """Raise a clear ``TypeError``/``ValueError`` for masking arguments :func:`mask_tokens` cannot use.
+
+    :func:`mask_tokens` (notebook 03) calls it first; ``training_dataset``, ``run_settings`` and
+    ``fit_mlm`` (notebook 04) call it too, so a bad value is named before ``tf.data`` traces anything.
+    """
     if isinstance(mlm_probability, (bool, np.bool_)) or not isinstance(mlm_probability, numbers.Real):
         raise TypeError(
             f"mlm_probability must be a number strictly between 0 and 1, got {mlm_probability!r} "
@@ -285,7 +290,7 @@ def mask_tokens(
     """
     import tensorflow as tf
 
-    _check_arguments(mlm_probability, strategy, seed, whole_word)
+    check_masking_arguments(mlm_probability, strategy, seed, whole_word)
     info = vocabulary_info(tokenizer)
     ids = _as_ids(input_ids, info.size)
     squeeze = ids.shape.rank == 1

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from mlm_tutorial.masking import IGNORE_INDEX, _check_arguments
+from mlm_tutorial.masking import IGNORE_INDEX, check_masking_arguments
 from mlm_tutorial.resources import LABELS
 from mlm_tutorial.paths import refuse_source_tree, write_text_atomic
 
@@ -302,7 +302,7 @@ def training_dataset(rows: Any, tokenizer: Any, batch_size: int, total_steps: in
     start_step = _check_int("start_step", start_step, 0)
     if start_step >= total_steps:
         raise ValueError(f"start_step {start_step} must be below total_steps {total_steps}: nothing is left to train.")
-    _check_arguments(mlm_probability, strategy, seed, False)  # here, not inside tf.data's traceback
+    check_masking_arguments(mlm_probability, strategy, seed, False)  # here, not inside tf.data's traceback
     per_epoch = steps_per_epoch(len(rows), batch_size)
     table = tf.constant(rows)
     count = len(rows)
@@ -1018,7 +1018,7 @@ def run_settings(model: Any, plan: TrainPlan, train_rows: Any, seed: int, fast_h
     if not isinstance(fast_head, bool):
         raise TypeError(f"fast_head must be True or False, got {fast_head!r}.")
     seed = _check_int("seed", seed, 0)
-    _check_arguments(mlm_probability, "bert", seed, False)
+    check_masking_arguments(mlm_probability, "bert", seed, False)
     rows = _check_rows("train_rows", train_rows)
     public = {key: value for key, value in config.to_dict().items() if not key.startswith("_")}
     described = json.dumps(public, sort_keys=True, default=str).encode()
@@ -1378,7 +1378,7 @@ def fit_mlm(trainer: Any, plan: TrainPlan, train_rows: Any, tokenizer: Any, vali
                          "make the plan from the same rows.")
     if checkpoints is not None and not isinstance(checkpoints, CheckpointKeeper):
         raise TypeError(f"checkpoints must be a CheckpointKeeper or None, got {type(checkpoints).__name__}.")
-    _check_arguments(mlm_probability, "bert", seed, False)
+    check_masking_arguments(mlm_probability, "bert", seed, False)
     if checkpoints is not None:
         if (checkpoints.total_steps, checkpoints.every) != (plan.total_steps, plan.checkpoint_every):
             raise ValueError(f"the CheckpointKeeper was made for {checkpoints.total_steps} steps, checkpointed every "
