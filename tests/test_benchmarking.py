@@ -183,6 +183,9 @@ def test_layout_cost_validates():
         B.layout_cost([1.5, 2.0], "packed", 8)
     with pytest.raises(ValueError, match="length"):
         B.layout_cost([3], "packed", 2)
+    with pytest.raises(ValueError, match="non-negative ints"):
+        B.layout_cost([4, -1], "packed", 8)
+    assert B.layout_cost([0, 4], "packed", 8).rows == 1  # an empty article still ends with its separator
 
 
 # --------------------------------------------------------------------------- interleaving
@@ -296,6 +299,12 @@ def test_format_table_marks_every_target():
     assert "FAIL  DistilBERT-size useful FLOP/s" in text and "(measured 50%)" in text
     assert text.count("PASS") + text.count("FAIL") == len(B.TARGETS)
     assert "1.70x" in text and "masking" in text
+    partial = fake_results()
+    del partial["training"]["distilbert_size"]
+    partial["targets"] = B.target_checks(partial)
+    text = B.format_table(partial)
+    assert "SKIP  training speed, DistilBERT-size: project / course recipe: >= 1.6x (measured not measured)" in text
+    assert text.count("SKIP") == 2 and "FAIL  training speed, DistilBERT-size" not in text  # and the FLOP/s target
 
 
 def test_format_table_splits_the_speed_ratio_into_work_and_pace():
@@ -437,9 +446,11 @@ def test_results_path_keeps_the_checkout_safe(tmp_path, monkeypatch):
 
 def test_write_results_writes_null_for_numbers_that_are_not_finite(tmp_path, monkeypatch):
     monkeypatch.setenv("MLM_TUTORIAL_BUILD", str(tmp_path / "build"))
-    path = B.write_results({"loss": float("nan"), "runs": [1.0, np.float32("inf")], "n": {"x": np.array([np.nan])}})
-    assert path.read_text(encoding="utf-8").count("null") == 3
-    assert json.loads(path.read_text(encoding="utf-8")) == {"loss": None, "runs": [1.0, None], "n": {"x": [None]}}
+    path = B.write_results({"loss": float("nan"), "runs": [1.0, np.float32("inf")], "n": {"x": np.array([np.nan])},
+                            "pair": (float("-inf"), 2.0)})
+    assert path.read_text(encoding="utf-8").count("null") == 4
+    assert json.loads(path.read_text(encoding="utf-8")) == {"loss": None, "runs": [1.0, None], "n": {"x": [None]},
+                                                            "pair": [None, 2.0]}
 
 
 # --------------------------------------------------------------------------- FLOP summary, layouts, medians, targets, comparisons

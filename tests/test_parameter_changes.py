@@ -80,6 +80,9 @@ def test_notebook_04_says_when_a_result_differs_from_the_default_run(changed_run
     text = printed(changed_run[0])
     assert "perplexity fell by more than 20%: False" in text
     assert "not this time" in text and "change one setting at a time" in text
+    # No category improves in this run (tech got worse least): the verdict must not call that an improvement.
+    assert "the category that improved most is the training domain (tech): False" in text
+    assert "no category improved; tech got worse least" in text or "improved most. Compare with the default" in text
 
 
 @pytest.mark.parametrize("name", sorted(SHORT_LENGTHS))

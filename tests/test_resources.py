@@ -138,6 +138,23 @@ def test_a_hub_probe_that_hangs_means_unreachable(monkeypatch: pytest.MonkeyPatc
 # --------------------------------------------------------------------------- resolve
 
 
+def test_hub_status_probes_port_80_for_http_and_survives_a_port_that_is_no_number(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    tried: list[tuple[str, int]] = []
+
+    def refuse(address: tuple[str, int], timeout: float) -> None:
+        tried.append(address)
+        raise OSError(111, "Connection refused")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(resources.socket, "create_connection", refuse)
+    for endpoint in ("http://mirror.example", "http://mirror.example:abc"):
+        monkeypatch.setattr(resources, "_hub_cache", {})
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        assert hub_status(timeout=0.5)[0] is False  # an answer, not an exception
+    assert tried == [("mirror.example", 80), ("mirror.example", 443)]
+
+
 def test_resolve_auto_offline_uses_bundled() -> None:
     choice = _resolve_model("auto")
     assert choice.is_local
@@ -217,6 +234,18 @@ def test_resolve_local_folder(tmp_path: Path) -> None:
         assert choice.reason == "a local folder was given"
 
 
+def test_resolve_expands_home_and_makes_relative_folders_absolute(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for name in ("~/mine", "./mine"):
+        choice = _resolve_model(name)
+        assert (choice.is_local, choice.location) == (True, str((tmp_path / "mine").resolve()))
+    with pytest.raises(FileNotFoundError, match="does not exist"):  # a Windows-style path, not a Hub id
+        _resolve_model("models\\mine")
+
+
 def test_resolve_file_instead_of_folder(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text("{}", encoding="utf-8")
@@ -274,6 +303,18 @@ def test_an_offline_hub_id_in_the_cache_loads(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "loaded 3000 3000 103" in done.stdout
     assert "but a download of it is in the Hugging Face cache" in done.stdout
+
+
+def test_a_cache_holding_only_a_tokenizer_counts_as_a_download(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    from huggingface_hub import constants
+
+    snapshot = tmp_path / "models--someone--tok" / "snapshots" / "0123456789abcdef"
+    snapshot.mkdir(parents=True)
+    (snapshot / "tokenizer_config.json").write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    assert resources.in_hub_cache("someone/tok")
+    assert resolve("tokenizer", "someone/tok", MODEL_ENV, HUB_MODEL, bundled_model_dir()).location == "someone/tok"
 
 
 def test_resolve_hub_id_online(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -383,6 +424,36 @@ def test_load_news_corpus_drops_empty_articles(tmp_path: Path, capsys: pytest.Ca
     assert "test.csv: dropped" not in printed
 
 
+def test_load_news_corpus_refuses_a_label_without_a_name(tmp_path: Path) -> None:
+    folder = _write_corpus(tmp_path, "text,label,label_text\nan article,0,tech\nanother article,7,\n")
+    with pytest.raises(ValueError, match=r"train\.csv: label 7 has no name in column 'label_text' \(1 row\(s\)\)"):
+        load_news_corpus(str(folder))
+    frame = pd.DataFrame({"text": ["a", "b"], "label": [7, 8], "label_text": ["science", "  "]})
+    with pytest.raises(ValueError, match="label 8 has no name"):
+        clean_corpus_frame(frame, "own.csv")
+
+
+def test_load_news_corpus_keeps_articles_that_read_like_missing_values(tmp_path: Path) -> None:
+    folder = _write_corpus(tmp_path, "text,label\nNA,0\nnull,1\nN/A,2\nnan,3\n")
+    corpus = load_news_corpus(str(folder))
+    assert corpus["train"]["text"] == ["NA", "null", "N/A", "nan"]
+
+
+def test_clean_corpus_frame_gives_text_as_strings() -> None:
+    cleaned = clean_corpus_frame(pd.DataFrame({"text": [1, 25], "label": [0, 1]}), "numbers.csv")
+    assert cleaned["text"].tolist() == ["1", "25"]
+
+
+def test_a_hub_corpus_without_a_test_split_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    monkeypatch.setattr(resources, "hub_status", lambda timeout=3.0: (True, "huggingface.co is reachable"))
+    train = datasets.Dataset.from_dict({"text": ["an article"], "label": [1]})
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: datasets.DatasetDict({"train": train}))
+    with pytest.raises(ValueError, match=r"Hub dataset 'someone/news' has no 'test' split; it has \['train'\]"):
+        load_news_corpus("someone/news")
+
+
 def test_load_news_corpus_missing_split(tmp_path: Path) -> None:
     (tmp_path / "train.csv").write_text("text,label\nwords,0\n", encoding="utf-8")
     with pytest.raises(FileNotFoundError, match=r"has no test\.csv \(it holds \['train\.csv'\]\)"):
@@ -467,6 +538,13 @@ def test_load_mlm_model_corrupt_config(tmp_path: Path) -> None:
         load_mlm_model(str(tmp_path))
 
 
+def test_load_mlm_model_binary_config(tmp_path: Path) -> None:
+    shutil.copy(bundled_model_dir() / "tf_model.h5", tmp_path)
+    (tmp_path / "config.json").write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ValueError, match="is corrupt"):
+        load_mlm_model(str(tmp_path))
+
+
 def test_load_mlm_model_config_without_model_type(tmp_path: Path) -> None:
     shutil.copy(bundled_model_dir() / "tf_model.h5", tmp_path)
     config = json.loads((bundled_model_dir() / "config.json").read_text(encoding="utf-8"))
@@ -502,6 +580,38 @@ def test_check_compatible_tokenizer_larger_than_model(roberta_tokenizer: Any) ->
     expected = rf"the tokenizer has {len(roberta_tokenizer)} tokens but the model's vocabulary has {len(roberta_tokenizer) - 1000}"
     with pytest.raises(ValueError, match=expected):
         check_compatible(roberta_tokenizer, model)
+
+
+def test_check_compatible_one_token_too_many(bert_tokenizer: Any) -> None:
+    with pytest.raises(ValueError, match="different checkpoints"):
+        check_compatible(bert_tokenizer, _tiny_bert(vocab_size=len(bert_tokenizer) - 1))
+    check_compatible(bert_tokenizer, _tiny_bert(vocab_size=len(bert_tokenizer)))
+
+
+def test_load_mlm_model_reads_a_safetensors_only_folder(tmp_path: Path) -> None:
+    model = _tiny_bert(vocab_size=60)
+    model(model.dummy_inputs)
+    model.save_pretrained(str(tmp_path), safe_serialization=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    loaded = load_mlm_model(str(tmp_path))
+    strip = re.compile(r"^[^/]*/")  # the model's own name scope differs between two instances
+    assert [strip.sub("", w.name) for w in loaded.weights] == [strip.sub("", w.name) for w in model.weights]
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(loaded.weights, model.weights))
+
+
+def test_load_model_and_tokenizer_passes_the_family_and_checks_the_pair(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    model, tokenizer = load_model_and_tokenizer("auto", family="roberta")
+    assert type(tokenizer).__name__ == "RobertaTokenizerFast" and tokenizer.mask_token == "<mask>"
+    assert model.config.model_type == "roberta"
+    # A folder whose model is smaller than its tokenizer: a mixed-up pair is refused.
+    small = _tiny_bert(vocab_size=100)
+    small(small.dummy_inputs)
+    small.save_pretrained(str(tmp_path))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copy(bundled_model_dir() / name, tmp_path)  # the bundled tokenizer: 3,000 tokens
+    with pytest.raises(ValueError, match="different checkpoints"):
+        load_model_and_tokenizer(str(tmp_path))
 
 
 def test_check_compatible_wordpiece_with_smaller_model(bert_tokenizer: Any, roberta_tokenizer: Any) -> None:

@@ -842,6 +842,14 @@ def test_checkpoint_callback_needs_restore_and_the_trainers_optimizer(tmp_path, 
     assert int(optimizer.iterations.numpy()) == 0 and keeper.latest_step() is None
 
 
+def test_checkpoint_keeper_expands_a_folder_under_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # a folder named "~" here must not be used
+    keeper = T.CheckpointKeeper("~/runs/a", no_dropout_bundled(), T.make_optimizer(1e-3), 4, 2)
+    assert keeper.folder == tmp_path / "home" / "runs" / "a"
+    assert not (tmp_path / "~").exists()
+
+
 def test_checkpoint_keeper_and_fit_validate(tmp_path, tokenizer, business):
     file = tmp_path / "file"
     file.write_text("x", encoding="utf-8")
@@ -1215,3 +1223,142 @@ def test_optimizer_and_plan_numbers_are_checked_and_numpy_numbers_work():
 def test_training_dataset_reports_a_bad_masking_probability_itself(tokenizer, business):
     with pytest.raises(ValueError, match="^mlm_probability must lie strictly between 0 and 1, got 1.5"):
         T.training_dataset(business.train_rows[:8], tokenizer, 4, 2, mlm_probability=1.5)
+
+
+# --------------------------------------------------------------------------- settings that must reach the run
+
+
+def test_each_epoch_draws_new_mask_positions(tokenizer, business):
+    rows = business.train_rows[:4]  # one step per epoch: every step holds the same four rows
+    steps = [b["labels"].numpy() != IGNORE_INDEX for b in T.training_dataset(rows, tokenizer, 4, 3, seed=7)]
+    for a, b in zip(steps, steps[1:]):
+        # Independent draws share about 15% of their masked positions; a repeated seed would share nearly all.
+        assert (a & b).sum() / a.sum() < 0.5
+
+
+def _weights_after(tokenizer, rows, start, **settings):
+    model = tiny_model("bert", tokenizer)
+    model.set_weights(start)
+    plan = T.plan_training(len(rows), 4, 1, 1e-2)
+    T.fit_mlm(T.build_trainer(model, T.make_optimizer(T.schedule_for(plan))), plan, rows, tokenizer, verbose=0,
+              **settings)
+    return model.get_weights()
+
+
+def test_fit_mlm_trains_with_the_seed_and_probability_it_is_given(tokenizer, business):
+    rows = business.train_rows[:8]
+    start = tiny_model("bert", tokenizer).get_weights()
+    default = _weights_after(tokenizer, rows, start)
+    assert all(np.array_equal(a, b) for a, b in zip(default, _weights_after(tokenizer, rows, start, seed=42)))
+    for settings in ({"seed": 7}, {"mlm_probability": 0.4}):
+        changed = _weights_after(tokenizer, rows, start, **settings)
+        assert not all(np.array_equal(a, b) for a, b in zip(default, changed)), settings
+
+
+def test_fit_mlm_validates_on_the_data_it_is_given_and_stops_at_once_when_done(tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 1, 1e-3)
+    optimizer = T.make_optimizer(T.schedule_for(plan))
+    trainer = T.build_trainer(tiny_model("bert", tokenizer), optimizer)
+    validation = T.evaluation_dataset(business.validation_rows[:8], tokenizer, batch_size=4)
+    result = T.fit_mlm(trainer, plan, rows, tokenizer, validation_data=validation, verbose=0)
+    assert set(result.history) == {"loss", "val_loss"} and len(result.history["val_loss"]) == 1
+    again = T.fit_mlm(trainer, plan, rows, tokenizer, verbose=0)  # the optimizer is at the plan's last step
+    assert (again.start_step, again.end_step, again.tokens) == (plan.total_steps, plan.total_steps, 0)
+
+
+def test_evaluation_dataset_masks_at_the_probability_asked_for(tokenizer, business):
+    rows = business.validation_rows
+    data = T.evaluation_dataset(rows, tokenizer, batch_size=8, seed=5, mlm_probability=0.4)
+    labels = np.concatenate([b["labels"].numpy() for b in data])
+    assert (labels == fixed_masks(rows, tokenizer, seed=5, mlm_probability=0.4)[1]).all()
+    assert 0.3 < np.mean(labels != IGNORE_INDEX) < 0.45
+
+
+def test_a_finished_run_starts_afresh_without_its_old_checkpoints(tmp_path, tokenizer, business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 2, 1e-3)  # 4 steps, a checkpoint every 2
+    _run(tmp_path, plan, rows, tokenizer)
+    assert {"ckpt-4.index", "ckpt-2.index"} <= {p.name for p in tmp_path.iterdir()}
+    settings = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))  # what fit_mlm recorded
+    _, _, _, keeper = _notebook_cells(tmp_path, plan, run_config=settings)  # the same run once more
+    assert keeper.restore() == 0
+    assert keeper.latest_step() is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+
+
+def test_a_checkpoint_of_another_architecture_is_set_aside_or_refused(tmp_path, tokenizer, business, capsys):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 2, 1e-3)
+    model = tiny_model("bert", tokenizer, layers=2)
+    optimizer = T.make_optimizer(T.schedule_for(plan))
+    keeper = T.CheckpointKeeper(tmp_path / "a", model, optimizer, plan.total_steps, plan.checkpoint_every)
+    T.fit_mlm(T.build_trainer(model, optimizer), plan, rows, tokenizer, checkpoints=keeper, verbose=0,
+              callbacks=[StopAt(3)])
+    deeper = tiny_model("bert", tokenizer, layers=3)
+    deeper(deeper.dummy_inputs)  # its weights exist, as after loading a model
+    other = T.make_optimizer(T.schedule_for(plan))
+    # Through fit_mlm, run.json records the model's configuration: the old run is set aside, not restored.
+    assert T.CheckpointKeeper(tmp_path / "a", deeper, other, plan.total_steps, plan.checkpoint_every).restore() == 0
+    assert "come from other settings: moved them to" in capsys.readouterr().out
+    # A keeper used without run settings: restoring the 2-layer checkpoint into 3 layers is refused.
+    small = tiny_model("bert", tokenizer, layers=2)
+    small(small.dummy_inputs)
+    first = T.make_optimizer(1e-3)
+    keeper = T.CheckpointKeeper(tmp_path / "b", small, first, 4, 2, verbose=False)
+    keeper.restore()
+    first.build(small.trainable_variables)
+    first.iterations.assign(2)
+    keeper.save()
+    keeper = T.CheckpointKeeper(tmp_path / "b", deeper, T.make_optimizer(1e-3), 4, 2, verbose=False)
+    with pytest.raises(RuntimeError, match=r"\(step 2\) cannot be restored: AssertionError"):
+        keeper.restore()
+
+
+def test_layer_norms_and_biases_are_not_decayed():
+    model = no_dropout_bundled()
+    optimizer = T.make_optimizer(1e-3)
+    optimizer.build(model.trainable_variables)
+    decayed = {v.name for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    norms = [v.name for v in model.trainable_variables if "LayerNorm" in v.name]
+    assert norms and not decayed & set(norms)
+    assert not any(name.endswith("bias:0") for name in decayed)
+    assert any("word_embeddings" in name for name in decayed) and any("kernel" in name for name in decayed)
+
+
+def test_the_fast_path_refuses_a_decoder(tokenizer):
+    import transformers as tr
+
+    config = tr.BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=64, max_position_embeddings=64, is_decoder=True)
+    with pytest.raises(TypeError, match="the fast path needs an encoder"):
+        T.build_trainer(tr.TFBertForMaskedLM(config), T.make_optimizer(1e-3))
+
+
+def test_rates_of_zero_and_a_decay_of_zero(tokenizer, business):
+    for call in (lambda: T.make_optimizer(0.0), lambda: T.plan_training(8, 4, 1, 0.0)):
+        with pytest.raises(ValueError, match="learning_rate"):
+            call()
+    assert T.make_optimizer(1e-3, weight_decay=0.0).weight_decay == 0.0
+    with pytest.raises(ValueError, match="rows must be a non-empty 2-D"):
+        T.training_dataset(business.train_rows[:0], tokenizer, 4, 2)
+
+
+def test_save_model_into_an_empty_folder_under_home_with_the_usual_permissions(tmp_path, bert, tokenizer, monkeypatch):
+    home = tmp_path / "home"
+    (home / "models" / "adapted").mkdir(parents=True)  # exists and is empty: nothing to lose
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    target = T.save_model(bert, tokenizer, "~/models/adapted")
+    assert target == home / "models" / "adapted" and (target / "config.json").is_file()
+    assert not (tmp_path / "~").exists()
+    if os.name == "posix":  # a shared folder (write for all, sticky) must not give others the model's folder
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o1777)
+        old = os.umask(0o022)
+        try:
+            saved = T.save_model(bert, tokenizer, shared / "m")
+        finally:
+            os.umask(old)
+        assert saved.stat().st_mode & 0o7777 == 0o755

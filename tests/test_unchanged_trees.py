@@ -88,6 +88,18 @@ def test_the_digest_sees_an_edit_past_the_first_mebibyte(tmp_path: Path) -> None
     assert tree_changes(before, tree_digest(tmp_path, folders=("data",))) == ["changed data/tf_model.h5"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links need extra rights on Windows")
+def test_the_digest_sees_where_a_link_points_even_when_nothing_is_there(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    link = tmp_path / "data" / "models"
+    link.symlink_to("nowhere")  # dangling: nothing to read, but the link itself is part of the tree
+    before = tree_digest(tmp_path, folders=("data",))
+    assert before["data/models"] == "<link to nowhere>"
+    link.unlink()
+    link.symlink_to("elsewhere")
+    assert tree_changes(before, tree_digest(tmp_path, folders=("data",))) == ["changed data/models"]
+
+
 # --------------------------------------------------------------------------- what `make run` does
 
 

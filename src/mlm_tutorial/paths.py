@@ -161,7 +161,7 @@ def record_metrics(section: str, values: dict[str, Any], path: Path | None = Non
         raise TypeError(f"values must be a dict, got {type(values).__name__}.")
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path or None, got {type(path).__name__}.")
-    target = Path(path) if path is not None else build_dir() / "metrics.json"
+    target = Path(path).expanduser() if path is not None else build_dir() / "metrics.json"
     data: Any = {}
     refuse_checkout_file(target)  # before anything is read or moved
     text = json.dumps({section: values}, indent=2, sort_keys=True)  # fails before any file is touched
@@ -220,7 +220,7 @@ def replace_file(target: Path, text: str) -> Path:
     import shutil
     import uuid
 
-    target = Path(target)
+    target = Path(target).expanduser()  # "~/x": the same place refuse_checkout_file checked
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as stream:  # "x": a fresh file, with the usual permissions

@@ -269,7 +269,14 @@ def clean_corpus_frame(frame: "Any", origin: str) -> "Any":
                 "Use those labels, or add a 'label_text' column that names the categories of your own labels."
             )
         frame["label_text"] = frame["label"].map(LABELS)
-    frame["label_text"] = frame["label_text"].astype(str)
+    names = frame["label_text"]
+    nameless = names.isna() | names.astype(str).str.strip().eq("")
+    if nameless.any():
+        raise ValueError(
+            f"{origin}: label {int(frame.loc[nameless, 'label'].iloc[0])} has no name in column 'label_text' "
+            f"({int(nameless.sum())} row(s)). Write the category's name into those rows."
+        )
+    frame["label_text"] = names.astype(str)
     return frame[["text", "label", "label_text"]].reset_index(drop=True)
 
 

@@ -1085,7 +1085,7 @@ class CheckpointKeeper:
 
         if not isinstance(folder, (str, os.PathLike)):
             raise TypeError(f"folder must be a path, got {type(folder).__name__}.")
-        self.folder = Path(folder)
+        self.folder = Path(folder).expanduser()
         refuse_source_tree(self.folder, "checkpoint folder")
         if self.folder.exists() and not self.folder.is_dir():
             raise ValueError(f"checkpoint folder {self.folder} is a file. Pass a folder path.")
@@ -1415,6 +1415,13 @@ def fit_mlm(trainer: Any, plan: TrainPlan, train_rows: Any, tokenizer: Any, vali
 # --------------------------------------------------------------------------- saving
 
 
+def _new_folder_mode() -> int:
+    """The permissions ``os.mkdir`` gives a new folder: ``0o777`` less the process's umask."""
+    umask = os.umask(0o077)  # the umask can only be read by setting it; the old one is put back at once
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
 def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Path:
     """Save ``model`` and ``tokenizer`` to ``folder`` so that a crash never leaves half a model there.
 
@@ -1447,7 +1454,7 @@ def save_model(model: Any, tokenizer: Any, folder: str | os.PathLike[str]) -> Pa
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    os.chmod(staging, target.parent.stat().st_mode & 0o777)  # mkdtemp's 0700 would hide the model from others
+    os.chmod(staging, _new_folder_mode())  # as a plain mkdir would make it; mkdtemp's 0700 hides it from others
     try:
         model.save_pretrained(str(staging))
         tokenizer.save_pretrained(str(staging))
