@@ -902,12 +902,16 @@ def test_save_model_is_atomic(tmp_path, bert, tokenizer, monkeypatch):
     assert not list(tmp_path.glob(".never*"))
 
 
-def test_save_model_is_readable_like_its_folder_and_clears_what_a_crash_left(tmp_path, bert, tokenizer):
+def test_save_model_is_readable_like_a_new_folder_and_clears_what_a_crash_left(tmp_path, bert, tokenizer):
     parent = tmp_path / "models"
     parent.mkdir()
     parent.chmod(0o755)
-    target = T.save_model(bert, tokenizer, parent / "adapted")
-    assert target.stat().st_mode & 0o777 == 0o755, "a saved model must be as readable as the folder it is saved in"
+    old = os.umask(0o022)  # the usual setting, under which a new folder is 0o755
+    try:
+        target = T.save_model(bert, tokenizer, parent / "adapted")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o755, "a saved model must be as readable as a folder made with mkdir"
     # A save interrupted between moving the old model aside and renaming the new one leaves both around it.
     leftovers = [parent / ".adapted.1a2b3c4d.old", parent / ".adapted.5e6f7a8b.partial"]
     for path in leftovers:
