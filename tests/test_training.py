@@ -1366,3 +1366,31 @@ def test_save_model_into_an_empty_folder_under_home_with_the_usual_permissions(t
         finally:
             os.umask(old)
         assert saved.stat().st_mode & 0o7777 == 0o755
+
+
+def test_the_fast_path_takes_the_labels_in_the_dict_or_as_the_second_element(tokenizer, business):
+    trainer = T.build_trainer(tiny_model("bert", tokenizer), T.make_optimizer(1e-3))
+    batch = next(iter(T.training_dataset(business.train_rows[:8], tokenizer, 4, 2)))
+    in_dict = trainer.evaluate(tf.data.Dataset.from_tensors(batch), verbose=0)
+    as_pair = trainer.evaluate(tf.data.Dataset.from_tensors(({"input_ids": batch["input_ids"]}, batch["labels"])),
+                               verbose=0)
+    assert as_pair == pytest.approx(in_dict, rel=1e-6)
+
+
+def test_under_mixed_precision_the_head_gives_float32_and_the_keeper_saves_the_inner_optimizer(tmp_path, tokenizer,
+                                                                                              business):
+    rows = business.train_rows[:8]
+    plan = T.plan_training(len(rows), 4, 1, 1e-3)
+    tf_keras.mixed_precision.set_global_policy("mixed_float16")  # what configure_mixed_precision sets on a GPU
+    try:
+        model = tiny_model("bert", tokenizer)
+        optimizer = T.make_optimizer(T.schedule_for(plan))
+        trainer = T.build_trainer(model, optimizer)
+        batch = next(iter(T.training_dataset(rows, tokenizer, 4, 2)))
+        logits, _, _ = T.fast_masked_lm(model).masked_logits(batch)
+        assert logits.dtype == tf.float32  # a float16 softmax over the vocabulary would lose precision
+        keeper = T.CheckpointKeeper(tmp_path, model, optimizer, plan.total_steps, plan.checkpoint_every, verbose=False)
+        result = T.fit_mlm(trainer, plan, rows, tokenizer, checkpoints=keeper, verbose=0)
+        assert result.end_step == plan.total_steps and keeper.latest_step() == plan.total_steps
+    finally:
+        tf_keras.mixed_precision.set_global_policy("float32")

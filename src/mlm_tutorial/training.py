@@ -845,11 +845,6 @@ def fast_masked_lm_class() -> Any:
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
             return losses * weights, weights
 
-        def token_losses(self, batch: Mapping[str, Any], training: bool = False) -> Any:
-            """Cross-entropy (nats) of every masked token in ``batch`` that the head saw: shape (N,)."""
-            losses, weights = self._weighted_losses(batch, training)
-            return tf.boolean_mask(losses, weights > 0)
-
         def batch_loss(self, batch: Mapping[str, Any], training: bool = False) -> Any:
             """Mean cross-entropy over the masked tokens of ``batch``: what the model's own loss computes."""
             return self._global_mean(*self._weighted_losses(batch, training))
