@@ -1253,10 +1253,13 @@ def test_fit_mlm_trains_with_the_seed_and_probability_it_is_given(tokenizer, bus
     rows = business.train_rows[:8]
     start = tiny_model("bert", tokenizer).get_weights()
     default = _weights_after(tokenizer, rows, start)
-    assert all(np.array_equal(a, b) for a, b in zip(default, _weights_after(tokenizer, rows, start, seed=42)))
-    for settings in ({"seed": 7}, {"mlm_probability": 0.4}):
-        changed = _weights_after(tokenizer, rows, start, **settings)
-        assert not all(np.array_equal(a, b) for a, b in zip(default, changed)), settings
+
+    def largest_difference(other):
+        return max(float(np.max(np.abs(a - b))) for a, b in zip(default, other))
+
+    assert largest_difference(_weights_after(tokenizer, rows, start, seed=42)) < 1e-6  # the default is 42
+    for settings in ({"seed": 7}, {"mlm_probability": 0.4}):  # other masks: other gradients, other weights
+        assert largest_difference(_weights_after(tokenizer, rows, start, **settings)) > 1e-4, settings
 
 
 def test_fit_mlm_validates_on_the_data_it_is_given_and_stops_at_once_when_done(tokenizer, business):
