@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -176,6 +177,8 @@ def test_notebook_paths_lists_the_series_in_order(series_root: Path) -> None:
     nbformat.write(_notebook(), str(folder / "10_later.ipynb"))
     nbformat.write(_notebook(), str(folder / "2_short.ipynb"))
     nbformat.write(_notebook(), str(folder / "03_Upper.ipynb"))
+    for copy in ("01_tokens.ipynb~", "01_tokens.ipynb.orig"):  # an editor's backup, a merge's leftover
+        nbformat.write(_notebook(), str(folder / copy))
     assert [p.name for p in notebook_paths(folder)] == ["00_setup.ipynb", "01_tokens.ipynb", "10_later.ipynb"]
     assert notebook_paths() == notebook_paths(folder)  # default: <root>/notebooks
 
@@ -209,6 +212,26 @@ def test_notebook_info_names_what_is_missing(tmp_path: Path) -> None:
         notebook_info(path, root=tmp_path)
 
 
+@pytest.mark.parametrize("drop, named", [("# 05 · Title\n", "'# title'"), ("> Learn a thing.\n", "'> summary'"),
+                                         ("**Estimated time:** 5 minutes\n", "'Estimated time:'")])
+def test_notebook_info_names_a_single_missing_part(tmp_path: Path, drop: str, named: str) -> None:
+    header = "# 05 · Title\n> Learn a thing.\n**Estimated time:** 5 minutes\n".replace(drop, "")
+    path = tmp_path / "05_x.ipynb"
+    nbformat.write(_notebook(new_markdown_cell(header)), str(path))
+    with pytest.raises(ValueError, match=f"lacks {re.escape(named)}.$"):
+        notebook_info(path, root=tmp_path)
+
+
+def test_make_readme_reports_a_notebook_without_its_header_and_changes_nothing(
+        series_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = (series_root / "README.md").read_text(encoding="utf-8")
+    path = series_root / "notebooks" / "01_tokens.ipynb"
+    nbformat.write(_notebook(new_markdown_cell("Prose without a title.")), str(path))
+    assert notebook_tools.main(["readme"]) == 2
+    assert capsys.readouterr().err.startswith("readme: 01_tokens.ipynb: the first markdown cell lacks '# title'")
+    assert (series_root / "README.md").read_text(encoding="utf-8") == before
+
+
 def test_readme_table(series_root: Path) -> None:
     lines = readme_table().splitlines()
     assert lines[0] == "| # | notebook | what it teaches | time | Colab |"
@@ -228,7 +251,8 @@ def test_readme_with_table_replaces_only_the_table() -> None:
 def test_readme_with_table_needs_markers() -> None:
     with pytest.raises(ValueError, match="needs the markers"):
         readme_with_table("# README without markers\n", "| t |")
-    for broken in (f"{TABLE_END}\n{TABLE_START}\n", f"{TABLE_START}\n{TABLE_END}\n{TABLE_START}\n{TABLE_END}\n"):
+    for broken in (f"{TABLE_END}\n{TABLE_START}\n", f"{TABLE_START}\n{TABLE_END}\n{TABLE_START}\n{TABLE_END}\n",
+                   f"{TABLE_START}\n{TABLE_START}\n{TABLE_END}\n", f"{TABLE_START}\n{TABLE_END}\n{TABLE_END}\n"):
         with pytest.raises(ValueError, match="once each and in that order"):
             readme_with_table(broken, "| t |")
 
@@ -551,6 +575,14 @@ def test_with_alt_text_sets_the_description_of_each_image() -> None:
     assert with_alt_text(html, new_notebook()) == html
 
 
+def test_with_alt_text_describes_jpeg_figures_too() -> None:
+    cell = new_code_cell("show()", execution_count=1, metadata={ALT_TEXT_KEY: "A photo of a newsroom."})
+    cell.outputs = [new_output("display_data", data={"image/jpeg": _PIXEL})]
+    html = f'<img alt="{NO_ALT_TEXT}" src="data:image/jpeg;base64,{_PIXEL}"/>'
+    described = with_alt_text(html, new_notebook(cells=[cell]))
+    assert described == f'<img alt="A photo of a newsroom." src="data:image/jpeg;base64,{_PIXEL}"/>'
+
+
 def test_exports_describe_the_figures() -> None:
     notebook = _figures()
     for html in (page_html(notebook), slides_html(notebook)):
@@ -699,7 +731,9 @@ def test_refresh_writes_each_run_time_into_the_header_and_reruns_00_for_its_map(
         notebook.cells[1].source = code
         nbformat.write(notebook, str(folder / name))
 
+    began = time.perf_counter()
     assert notebook_tools.main(["refresh"]) == 0
+    elapsed = time.perf_counter() - began
     printed = capsys.readouterr().out
     assert order.read_text(encoding="utf-8").split() == ["00", "00"]  # its header changed, so 00 ran a second time
     for name in ("00_setup.ipynb", "01_tokens.ipynb"):
@@ -707,6 +741,7 @@ def test_refresh_writes_each_run_time_into_the_header_and_reruns_00_for_its_map(
         assert stale not in header
         stamped = re.search(r"offline run: about (\d+) s on (\d+) CPU cores", header)
         seconds = float(re.search(rf"{name} updated in ([\d.]+) s", printed).group(1))
+        assert 0 < seconds <= elapsed  # the notebook's own run, within the whole refresh
         assert int(stamped.group(1)) in {max(5, 5 * round((seconds + d) / 5)) for d in (-0.05, 0.05)}
         assert int(stamped.group(2)) == _usable_cores()
     again = nbformat.read(str(folder / "00_setup.ipynb"), as_version=4)

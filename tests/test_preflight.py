@@ -112,7 +112,9 @@ def test_pin_check_finds_a_release_that_leaves_out_a_supported_python():
 
 def test_new_venv_needs_more_room_than_an_update(tmp_path):
     new = preflight.space_needs(tmp_path / ".venv", tmp_path / "tmp")
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv").mkdir()  # a folder an interrupted `python -m venv` left: still a new install
+    assert preflight.space_needs(tmp_path / ".venv", tmp_path / "tmp")[tmp_path / ".venv"] == preflight.NEW_VENV_BYTES
+    (tmp_path / ".venv" / "bin").mkdir()
     update = preflight.space_needs(tmp_path / ".venv", tmp_path / "tmp")
     assert new[tmp_path / ".venv"] == preflight.NEW_VENV_BYTES
     assert update[tmp_path / ".venv"] == preflight.VENV_UPDATE_BYTES < preflight.NEW_VENV_BYTES
@@ -128,6 +130,12 @@ def test_places_on_one_disk_add_up():
     assert "3.5 GB free" in problems[0] and "4.0 GB needed" in problems[0]
     assert "/a/.venv and /tmp" in problems[0] and "TMPDIR" in problems[0]
     assert preflight.space_problems(needs, lambda path: 4 * preflight.GB, same_disk) == []
+
+
+def test_places_not_made_yet_are_measured_on_the_disk_of_their_nearest_folder(tmp_path):
+    needs = {tmp_path / "a" / "b" / ".venv": 1, tmp_path / "c" / "tmp": 1}  # several levels missing
+    assert preflight.space_problems(needs) == []  # the real disk check, on tmp_path's disk
+    assert preflight.space_problems({tmp_path / "a" / "b" / ".venv": 1 << 62}) != []
 
 
 def test_places_on_separate_disks_are_checked_separately():

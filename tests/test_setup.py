@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import subprocess
 import sys
 import types
 import warnings
@@ -116,6 +117,18 @@ def test_prepare_environment_silent_when_keras_2_is_set() -> None:
 def test_seed_everything_validates(seed: object) -> None:
     with pytest.raises(ValueError, match=r"seed must be a non-negative int, got"):
         seed_everything(seed)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_seed_everything_takes_seed_zero_and_turns_op_determinism_on_when_asked(deterministic: bool) -> None:
+    # A process of its own: once on, op determinism stays on for the rest of a process.
+    script = ("from tensorflow.python.framework import config\n"
+              "from mlm_tutorial.setup import seed_everything\n"
+              f"seed_everything(0, deterministic={deterministic})\n"  # 0 is a seed like any other
+              "print(config.is_op_determinism_enabled())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == str(deterministic)
 
 
 def test_seed_everything_without_notebook_setup() -> None:

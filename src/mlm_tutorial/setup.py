@@ -142,7 +142,8 @@ def silence_libraries() -> None:
 
 
 def seed_everything(seed: int = 42, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and TensorFlow; optionally make TF ops deterministic.
+    """Seed Python, NumPy and TensorFlow; optionally make TF ops deterministic (once on, that stays on
+    for the rest of the process: TensorFlow has no switch back).
 
     Part of :func:`notebook_setup`, which the setup cell of every notebook calls.
     """
