@@ -193,12 +193,20 @@ def test_record_metrics_sets_an_unreadable_file_aside(tmp_path: Path, old: bytes
     assert (tmp_path / "metrics.json.unreadable-2").read_bytes() == old
 
 
+def _own_checkout(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkout of its own in ``root`` (data/, notebooks/, README.md), made the project's: a regression in the
+    tests below would harm this copy, not the real checkout. Returns its README."""
+    for folder in ("data", "notebooks"):
+        (root / folder).mkdir()
+    readme = root / "README.md"
+    readme.write_text("# The series\n", encoding="utf-8")
+    monkeypatch.setenv(ROOT_ENV, str(root))
+    return readme
+
+
 def test_files_in_the_checkout_are_written_only_below_its_build_folder(monkeypatch: pytest.MonkeyPatch,
                                                                       tmp_path: Path) -> None:
-    for folder in ("data", "notebooks"):  # a checkout of its own: a regression would harm a copy, not this one
-        (tmp_path / folder).mkdir()
-    (tmp_path / "README.md").write_text("# The series\n", encoding="utf-8")
-    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    _own_checkout(tmp_path, monkeypatch)
     monkeypatch.delenv(BUILD_ENV, raising=False)
     readme = project_root() / "README.md"
     before = readme.read_bytes()
@@ -210,11 +218,7 @@ def test_files_in_the_checkout_are_written_only_below_its_build_folder(monkeypat
 
 def test_a_build_folder_of_ones_own_inside_the_checkout_is_the_one_place_written(monkeypatch: pytest.MonkeyPatch,
                                                                                 tmp_path: Path) -> None:
-    for folder in ("data", "notebooks"):  # a checkout of its own, as above
-        (tmp_path / folder).mkdir()
-    readme = tmp_path / "README.md"
-    readme.write_text("# The series\n", encoding="utf-8")
-    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    readme = _own_checkout(tmp_path, monkeypatch)
     monkeypatch.setenv(BUILD_ENV, "out")  # relative: counted from the checkout
     (tmp_path / "out").mkdir()
     (tmp_path / "build").mkdir()

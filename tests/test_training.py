@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -902,15 +903,22 @@ def test_save_model_is_atomic(tmp_path, bert, tokenizer, monkeypatch):
     assert not list(tmp_path.glob(".never*"))
 
 
+@contextlib.contextmanager
+def _umask(mask):
+    """Run the block under the process umask ``mask``, then put the old one back."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
 def test_save_model_is_readable_like_a_new_folder_and_clears_what_a_crash_left(tmp_path, bert, tokenizer):
     parent = tmp_path / "models"
     parent.mkdir()
     parent.chmod(0o755)
-    old = os.umask(0o022)  # the usual setting, under which a new folder is 0o755
-    try:
+    with _umask(0o022):  # the usual setting, under which a new folder is 0o755
         target = T.save_model(bert, tokenizer, parent / "adapted")
-    finally:
-        os.umask(old)
     assert target.stat().st_mode & 0o777 == 0o755, "a saved model must be as readable as a folder made with mkdir"
     # A save interrupted between moving the old model aside and renaming the new one leaves both around it.
     leftovers = [parent / ".adapted.1a2b3c4d.old", parent / ".adapted.5e6f7a8b.partial"]
@@ -1363,11 +1371,8 @@ def test_save_model_into_an_empty_folder_under_home_with_the_usual_permissions(t
         shared = tmp_path / "shared"
         shared.mkdir()
         shared.chmod(0o1777)
-        old = os.umask(0o022)
-        try:
+        with _umask(0o022):
             saved = T.save_model(bert, tokenizer, shared / "m")
-        finally:
-            os.umask(old)
         assert saved.stat().st_mode & 0o7777 == 0o755
 
 
