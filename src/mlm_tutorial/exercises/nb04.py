@@ -126,14 +126,15 @@ def check_validation_perplexity(answer: Any) -> Feedback:
 def check_head_rows(answer: Any, labels: Any) -> Feedback:
     """Notebook 04, exercise 3: ``(stock_rows, fast_rows)``: vocabulary-logit rows each head computes for ``labels``.
 
-    ``labels`` is the notebook's 2-D batch of labels (NumPy or tensor); a wrong shape there raises
-    ``ValueError``. The two counts may be ints, NumPy integers, 0-d tensors (``tf.size(...)``,
-    ``tf.reduce_sum(...)``) or whole floats such as ``3.0`` (a float mask summed): the count is what matters.
+    ``labels`` is a 2-D array of labels, one row per sequence (NumPy or tensor; the notebook passes its
+    validation labels, ``val_labels``); a wrong shape there raises ``ValueError``. The two counts may be
+    ints, NumPy integers, 0-d tensors (``tf.size(...)``, ``tf.reduce_sum(...)``) or whole floats such as
+    ``3.0`` (a float mask summed): the count is what matters.
     """
     feedback = Feedback("Exercise 3 (what the fast head saves)")
     labels = np.asarray(labels)
     if labels.ndim != 2:
-        raise ValueError(f"labels must be the 2-D labels of one batch, got shape {labels.shape}.")
+        raise ValueError(f"labels must be 2-D (sequences x positions), got shape {labels.shape}.")
     if missing_answer(feedback, answer):
         return feedback
     stock, fast = int(labels.size), int(np.sum(labels != -100))
@@ -144,7 +145,7 @@ def check_head_rows(answer: Any, labels: Any) -> Feedback:
     if got_stock == stock:
         feedback.good(f"the stock head computes logits at all {labels.shape[0]} x {labels.shape[1]} = {stock} positions.")
     else:
-        feedback.bad("the stock head computes a row of logits at every position of every sequence: batch x length.")
+        feedback.bad("the stock head computes a row of logits at every position of every sequence: sequences x length.")
     if got_fast == fast:
         feedback.good(f"the fast head computes only the {fast} masked positions ({fast / stock:.0%}).")
     elif got_fast == stock - fast:
